@@ -1,0 +1,13 @@
+/*
+ * bsctl.h - the operator tool's commands. Each takes the started program and
+ * the arguments after its own name, and returns the process exit code.
+ */
+#ifndef BSCTL_H
+#define BSCTL_H
+
+#include "bs/config.h"
+
+/* bsctl migrate up [--to N] | down --to N | status */
+int bsctl_migrate(struct bs_program *program, int argc, char **argv);
+
+#endif

@@ -54,6 +54,14 @@ int32_t bs_codec_latest_id(const struct bs_codec *codec,
 avro_schema_t bs_codec_schema(const struct bs_codec *codec, int32_t id);
 
 /*
+ * Makes `value` a fresh, empty generic record of the schema registered under
+ * id, ready to fill and pass to bs_codec_encode(). The caller releases it
+ * with avro_value_decref(). BS_ENOTFOUND for an unknown id.
+ */
+int bs_codec_new_value(const struct bs_codec *codec, int32_t id,
+                       avro_value_t *value, char *errstr, size_t errstr_size);
+
+/*
  * Encodes `record` (whose schema must be the one registered under
  * `schema_id`) as header + Avro binary. On success *out is a malloc'd buffer
  * of *out_len bytes that the caller frees with free().

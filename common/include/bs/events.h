@@ -94,7 +94,9 @@ int bs_audit_event_encode(const struct bs_codec *codec,
 
 /* Decode bytes written with any catalog version. On success *event owns its
  * strings (release with the matching _clear); on failure it is left zeroed
- * and the result is BS_EDECODE (or BS_ENOMEM). */
+ * and the result is BS_EDECODE (or BS_ENOMEM; BS_ENOTFOUND only when the
+ * codec has no schema of that name, which the builtin codec always has).
+ * Bytes of another event's schema are BS_EDECODE. */
 int bs_user_event_decode(const struct bs_codec *codec, const void *bytes,
                          size_t len, struct bs_user_event *event,
                          char *errstr, size_t errstr_size);

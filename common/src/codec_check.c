@@ -168,7 +168,7 @@ bool bs__utf8_valid(const void *bytes, size_t n)
 
 static int check_string(struct check *c)
 {
-    size_t len;
+    size_t len = 0;
     int result = check_length(c, "string", &len);
 
     if (result != BS_OK)
@@ -309,7 +309,7 @@ static int check_value(struct check *c, avro_schema_t schema, int depth)
 {
     avro_schema_t s = bs__avro_deref(schema);
     int64_t index;
-    size_t len;
+    size_t len = 0;
 
     if (depth > BS__CODEC_MAX_DEPTH)
         return check_fail(c, "nested deeper than %d", BS__CODEC_MAX_DEPTH);

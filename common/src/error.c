@@ -27,6 +27,8 @@ const char *bs_strerror(int status)
         return "cannot decode";
     case BS_ENOTFOUND:
         return "not found";
+    case BS_ETIMEDOUT:
+        return "timed out";
     default:
         return "unknown error";
     }

@@ -20,7 +20,8 @@ enum bs_status {
     BS_EDB = -5,      /* PostgreSQL error */
     BS_EKAFKA = -6,   /* broker error */
     BS_EDECODE = -7,  /* bytes that cannot be decoded */
-    BS_ENOTFOUND = -8 /* a named thing does not exist */
+    BS_ENOTFOUND = -8, /* a named thing does not exist */
+    BS_ETIMEDOUT = -9  /* a bounded wait ran out */
 };
 
 /* Returns a static name for a BS_E* code, e.g. "invalid argument". */

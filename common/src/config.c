@@ -13,9 +13,9 @@
 
 struct bs_config_entry {
     const struct bs_config_var *var;
-    char *value;     /* owned; NULL when unset and without default */
-    bool from_file;  /* given as NAME_FILE */
-    bool defaulted;  /* value is the declared default */
+    char *value;    /* owned; NULL when unset and without default */
+    bool from_file; /* given as NAME_FILE */
+    bool defaulted; /* value is the declared default */
 };
 
 struct bs_config {
@@ -85,12 +85,10 @@ static int load_entry(struct bs_config_entry *entry, char *errstr,
 
     if (direct && path)
         return bs_fail(errstr, errstr_size, BS_ECONFIG,
-                       "both %s and %s are set; give only one", name,
-                       file_var);
+                       "both %s and %s are set; give only one", name, file_var);
     if (path) {
         entry->from_file = true;
-        return read_value_file(name, path, &entry->value, errstr,
-                               errstr_size);
+        return read_value_file(name, path, &entry->value, errstr, errstr_size);
     }
     if (direct)
         entry->value = strdup(direct);
@@ -123,8 +121,7 @@ int bs_config_load(struct bs_config **out, const struct bs_config_var *vars,
         result = load_entry(&config->entries[i], errstr, errstr_size);
         if (result != BS_OK)
             goto error;
-        if ((vars[i].flags & BS_CONFIG_REQUIRED) &&
-            !config->entries[i].value) {
+        if ((vars[i].flags & BS_CONFIG_REQUIRED) && !config->entries[i].value) {
             result = bs_fail(errstr, errstr_size, BS_ECONFIG,
                              "%s is required (see --help)", vars[i].name);
             goto error;
@@ -159,8 +156,7 @@ void bs_config_free(struct bs_config *config)
 }
 
 /* Masks "password=..." in key=value strings. */
-static void mask_keyword_password(const char *value, char *buf,
-                                  size_t buf_size)
+static void mask_keyword_password(const char *value, char *buf, size_t buf_size)
 {
     const char *hit = strstr(value, "password=");
     const char *end;
@@ -236,13 +232,14 @@ void bs_config_log(const struct bs_config *config)
 void bs_program_print_help(FILE *out, const char *service, const char *usage,
                            const struct bs_config_var *vars, size_t nvars)
 {
-    fprintf(out, "%s\n\nEnvironment (any NAME may be given as NAME_FILE, a "
-                 "file holding the value):\n",
+    fprintf(out,
+            "%s\n\nEnvironment (any NAME may be given as NAME_FILE, a "
+            "file holding the value):\n",
             usage);
     for (size_t i = 0; i < COMMON_VAR_COUNT + nvars; i++) {
-        const struct bs_config_var *var =
-            i < COMMON_VAR_COUNT ? &common_vars[i]
-                                 : &vars[i - COMMON_VAR_COUNT];
+        const struct bs_config_var *var = i < COMMON_VAR_COUNT
+                                              ? &common_vars[i]
+                                              : &vars[i - COMMON_VAR_COUNT];
         fprintf(out, "  %-26s %s", var->name, var->help);
         if (var->default_value)
             fprintf(out, " [default: %s]", var->default_value);

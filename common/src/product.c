@@ -21,8 +21,8 @@ bool bs_product_name_valid(const char *name)
 }
 
 /* Walks the comma-separated list; returns BS_OK if `value` is one entry. */
-static int find_in_allowed(const char *allowed, const char *value,
-                           bool *found, char *errstr, size_t errstr_size)
+static int find_in_allowed(const char *allowed, const char *value, bool *found,
+                           char *errstr, size_t errstr_size)
 {
     const char *start = allowed;
 

@@ -23,8 +23,7 @@ int bs_test_main(void (*register_suites)(void))
     register_suites();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
-    failures = CU_get_number_of_failures() +
-               CU_get_number_of_suites_failed() +
+    failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed() +
                CU_get_number_of_tests_failed();
     CU_cleanup_registry();
     return failures == 0 ? 0 : 1;

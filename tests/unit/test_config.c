@@ -23,8 +23,8 @@ static void test_product_unset_defaults_to_bestays(void)
     char errstr[256];
     bool defaulted = false;
 
-    BS_ASSERT_INT_EQ(bs_product_resolve(NULL, NULL, product, &defaulted,
-                                        errstr, sizeof(errstr)),
+    BS_ASSERT_INT_EQ(bs_product_resolve(NULL, NULL, product, &defaulted, errstr,
+                                        sizeof(errstr)),
                      BS_OK);
     BS_ASSERT_STR_EQ(product, "bestays");
     CU_ASSERT_TRUE(defaulted);
@@ -36,8 +36,8 @@ static void test_product_in_allowed_set_is_taken(void)
     char errstr[256];
     bool defaulted = true;
 
-    BS_ASSERT_INT_EQ(bs_product_resolve("realestate", NULL, product,
-                                        &defaulted, errstr, sizeof(errstr)),
+    BS_ASSERT_INT_EQ(bs_product_resolve("realestate", NULL, product, &defaulted,
+                                        errstr, sizeof(errstr)),
                      BS_OK);
     BS_ASSERT_STR_EQ(product, "realestate");
     CU_ASSERT_FALSE(defaulted);
@@ -59,18 +59,16 @@ static void test_product_outside_allowed_set_is_refused(void)
 
 static void test_product_comparison_is_case_sensitive_and_untrimmed(void)
 {
-    const char *near_misses[] = {"Bestays", "BESTAYS", " bestays",
-                                 "bestays ", "", "bestays,realestate"};
+    const char *near_misses[] = {"Bestays",  "BESTAYS", " bestays",
+                                 "bestays ", "",        "bestays,realestate"};
     char product[BS_PRODUCT_MAX + 1];
     char errstr[256];
     bool defaulted;
 
-    for (size_t i = 0; i < sizeof(near_misses) / sizeof(near_misses[0]);
-         i++) {
+    for (size_t i = 0; i < sizeof(near_misses) / sizeof(near_misses[0]); i++) {
         product[0] = '\0';
         BS_ASSERT_INT_EQ(bs_product_resolve(near_misses[i], NULL, product,
-                                            &defaulted, errstr,
-                                            sizeof(errstr)),
+                                            &defaulted, errstr, sizeof(errstr)),
                          BS_ECONFIG);
         BS_ASSERT_STR_EQ(product, "");
     }
@@ -112,12 +110,10 @@ static void test_topic_names(void)
     char topic[64];
     char tiny[8];
 
-    BS_ASSERT_INT_EQ(bs_product_topic("bestays", "users", topic,
-                                      sizeof(topic)),
+    BS_ASSERT_INT_EQ(bs_product_topic("bestays", "users", topic, sizeof(topic)),
                      BS_OK);
     BS_ASSERT_STR_EQ(topic, "bestays.users");
-    BS_ASSERT_INT_EQ(bs_product_topic("realestate", "dlq", tiny,
-                                      sizeof(tiny)),
+    BS_ASSERT_INT_EQ(bs_product_topic("realestate", "dlq", tiny, sizeof(tiny)),
                      BS_EINVAL);
 }
 
@@ -141,9 +137,8 @@ static void test_config_reads_env_default_and_file(void)
     unsetenv("BS_TEST_SECRET");
     setenv("BS_TEST_SECRET_FILE", path, 1);
 
-    BS_ASSERT_INT_EQ(bs_config_load(&config, test_vars, 2, errstr,
-                                    sizeof(errstr)),
-                     BS_OK);
+    BS_ASSERT_INT_EQ(
+        bs_config_load(&config, test_vars, 2, errstr, sizeof(errstr)), BS_OK);
     BS_ASSERT_STR_EQ(bs_config_get(config, "BS_TEST_PLAIN"), "fallback");
     BS_ASSERT_STR_EQ(bs_config_get(config, "BS_TEST_SECRET"), "s3cret");
     bs_config_free(config);
@@ -159,9 +154,9 @@ static void test_config_refuses_both_value_and_file(void)
 
     setenv("BS_TEST_SECRET", "a", 1);
     setenv("BS_TEST_SECRET_FILE", "/nonexistent", 1);
-    BS_ASSERT_INT_EQ(bs_config_load(&config, test_vars, 2, errstr,
-                                    sizeof(errstr)),
-                     BS_ECONFIG);
+    BS_ASSERT_INT_EQ(
+        bs_config_load(&config, test_vars, 2, errstr, sizeof(errstr)),
+        BS_ECONFIG);
     CU_ASSERT_PTR_NULL(config);
     CU_ASSERT_PTR_NOT_NULL(strstr(errstr, "BS_TEST_SECRET_FILE"));
     unsetenv("BS_TEST_SECRET");
@@ -186,9 +181,9 @@ static void test_conninfo_password_is_masked(void)
 static int run_bsctl(const char *const env[], char **output)
 {
     char bsctl[1024];
-    const char *argv[] = {bs_test_build_path("tools/bsctl/bsctl", bsctl,
-                                             sizeof(bsctl)),
-                          "config", NULL};
+    const char *argv[] = {
+        bs_test_build_path("tools/bsctl/bsctl", bsctl, sizeof(bsctl)), "config",
+        NULL};
 
     return bs_test_run(argv, env, output);
 }
@@ -262,9 +257,8 @@ static void test_config_log_shows_secret_only_as_set(void)
     char *logged;
 
     setenv("BS_TEST_SECRET", "whsec_dG9wc2VjcmV0", 1);
-    BS_ASSERT_INT_EQ(bs_config_load(&config, test_vars, 2, errstr,
-                                    sizeof(errstr)),
-                     BS_OK);
+    BS_ASSERT_INT_EQ(
+        bs_config_load(&config, test_vars, 2, errstr, sizeof(errstr)), BS_OK);
     logged = log_config_to_string(config);
     CU_ASSERT_FATAL(logged != NULL);
     CU_ASSERT_PTR_NULL(strstr(logged, "dG9wc2VjcmV0"));
@@ -277,9 +271,9 @@ static void test_config_log_shows_secret_only_as_set(void)
 static void test_program_help_lists_every_variable(void)
 {
     char bsctl[1024];
-    const char *argv[] = {bs_test_build_path("tools/bsctl/bsctl", bsctl,
-                                             sizeof(bsctl)),
-                          "--help", NULL};
+    const char *argv[] = {
+        bs_test_build_path("tools/bsctl/bsctl", bsctl, sizeof(bsctl)), "--help",
+        NULL};
     const char *names[] = {"PRODUCT", "ALLOWED_PRODUCTS", "LOG_LEVEL",
                            "DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"};
     char *output = NULL;

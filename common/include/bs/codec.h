@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BS_CODEC_MAGIC 0
+#define BS_CODEC_MAGIC       0
 #define BS_CODEC_HEADER_SIZE 5
 
 struct bs_codec;
@@ -29,8 +29,7 @@ int bs_codec_new_builtin(struct bs_codec **out, char *errstr,
                          size_t errstr_size);
 
 /* A codec holding no schema yet (tests build their own catalogs). */
-int bs_codec_new_empty(struct bs_codec **out, char *errstr,
-                       size_t errstr_size);
+int bs_codec_new_empty(struct bs_codec **out, char *errstr, size_t errstr_size);
 
 /*
  * Adds a schema under `id` from its .avsc JSON text (copied). The text is the
@@ -46,8 +45,7 @@ void bs_codec_free(struct bs_codec *codec);
  * The id of the newest version of the record named `full_name` (e.g.
  * "com.bestays.events.UserEvent"), or BS_ENOTFOUND.
  */
-int32_t bs_codec_latest_id(const struct bs_codec *codec,
-                           const char *full_name);
+int32_t bs_codec_latest_id(const struct bs_codec *codec, const char *full_name);
 
 /* The schema registered under id (borrowed; valid while the codec lives),
  * or NULL. */
@@ -67,8 +65,8 @@ int bs_codec_new_value(const struct bs_codec *codec, int32_t id,
  * of *out_len bytes that the caller frees with free().
  */
 int bs_codec_encode(const struct bs_codec *codec, int32_t schema_id,
-                    avro_value_t *record, unsigned char **out,
-                    size_t *out_len, char *errstr, size_t errstr_size);
+                    avro_value_t *record, unsigned char **out, size_t *out_len,
+                    char *errstr, size_t errstr_size);
 
 /*
  * Decodes `len` bytes written with any schema in the catalog into a new
@@ -78,8 +76,8 @@ int bs_codec_encode(const struct bs_codec *codec, int32_t schema_id,
  * input (wrong magic byte, unknown id, truncated or trailing bytes, garbage)
  * returns BS_EDECODE with the reason in errstr and leaves nothing to free.
  */
-int bs_codec_decode(const struct bs_codec *codec, const void *bytes,
-                    size_t len, int32_t reader_id, avro_value_t *record,
-                    int32_t *writer_id, char *errstr, size_t errstr_size);
+int bs_codec_decode(const struct bs_codec *codec, const void *bytes, size_t len,
+                    int32_t reader_id, avro_value_t *record, int32_t *writer_id,
+                    char *errstr, size_t errstr_size);
 
 #endif

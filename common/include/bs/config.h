@@ -19,9 +19,9 @@
 #include "bs/product.h"
 
 enum bs_config_flags {
-    BS_CONFIG_SECRET = 1 << 0,    /* never printed, only (set)/(unset) */
-    BS_CONFIG_CONNINFO = 1 << 1,  /* printed with any password masked */
-    BS_CONFIG_REQUIRED = 1 << 2   /* start-up fails when unset */
+    BS_CONFIG_SECRET = 1 << 0,   /* never printed, only (set)/(unset) */
+    BS_CONFIG_CONNINFO = 1 << 1, /* printed with any password masked */
+    BS_CONFIG_REQUIRED = 1 << 2  /* start-up fails when unset */
 };
 
 struct bs_config_var {

@@ -13,13 +13,13 @@
 
 enum bs_status {
     BS_OK = 0,
-    BS_EINVAL = -1,   /* bad argument or malformed input */
-    BS_ENOMEM = -2,   /* allocation failed */
-    BS_EIO = -3,      /* file or socket error */
-    BS_ECONFIG = -4,  /* configuration error: refuse to start */
-    BS_EDB = -5,      /* PostgreSQL error */
-    BS_EKAFKA = -6,   /* broker error */
-    BS_EDECODE = -7,  /* bytes that cannot be decoded */
+    BS_EINVAL = -1,    /* bad argument or malformed input */
+    BS_ENOMEM = -2,    /* allocation failed */
+    BS_EIO = -3,       /* file or socket error */
+    BS_ECONFIG = -4,   /* configuration error: refuse to start */
+    BS_EDB = -5,       /* PostgreSQL error */
+    BS_EKAFKA = -6,    /* broker error */
+    BS_EDECODE = -7,   /* bytes that cannot be decoded */
     BS_ENOTFOUND = -8, /* a named thing does not exist */
     BS_ETIMEDOUT = -9  /* a bounded wait ran out */
 };
@@ -32,7 +32,7 @@ const char *bs_strerror(int status);
  * reported and returned in one statement: `return bs_fail(errstr, size,
  * BS_EINVAL, "bad value %s", v);`.
  */
-int bs_fail(char *errstr, size_t errstr_size, int status, const char *fmt,
-            ...) __attribute__((format(printf, 4, 5)));
+int bs_fail(char *errstr, size_t errstr_size, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -19,8 +19,8 @@
 
 #include "bs/codec.h"
 
-#define BS_USER_EVENT_NAME "com.bestays.events.UserEvent"
-#define BS_FAQ_EVENT_NAME "com.bestays.events.FaqDocumentEvent"
+#define BS_USER_EVENT_NAME  "com.bestays.events.UserEvent"
+#define BS_FAQ_EVENT_NAME   "com.bestays.events.FaqDocumentEvent"
 #define BS_AUDIT_EVENT_NAME "com.bestays.events.AuditEvent"
 
 /* Fields every event carries. */
@@ -31,11 +31,7 @@ struct bs_event_meta {
     char *source;        /* e.g. "webhook-ingest" */
 };
 
-enum bs_user_action {
-    BS_USER_CREATED,
-    BS_USER_UPDATED,
-    BS_USER_DELETED
-};
+enum bs_user_action { BS_USER_CREATED, BS_USER_UPDATED, BS_USER_DELETED };
 
 struct bs_user_event {
     struct bs_event_meta meta;
@@ -50,11 +46,7 @@ struct bs_user_event {
     int64_t clerk_updated_at; /* Clerk's data.updated_at, Unix ms */
 };
 
-enum bs_faq_action {
-    BS_FAQ_UPSERT,
-    BS_FAQ_DELETE,
-    BS_FAQ_REINDEX
-};
+enum bs_faq_action { BS_FAQ_UPSERT, BS_FAQ_DELETE, BS_FAQ_REINDEX };
 
 struct bs_faq_event {
     struct bs_event_meta meta;
@@ -81,9 +73,8 @@ struct bs_audit_event {
 /* Encode to the wire format with the newest schema version. *out is
  * malloc'd; the caller frees it. */
 int bs_user_event_encode(const struct bs_codec *codec,
-                         const struct bs_user_event *event,
-                         unsigned char **out, size_t *out_len, char *errstr,
-                         size_t errstr_size);
+                         const struct bs_user_event *event, unsigned char **out,
+                         size_t *out_len, char *errstr, size_t errstr_size);
 int bs_faq_event_encode(const struct bs_codec *codec,
                         const struct bs_faq_event *event, unsigned char **out,
                         size_t *out_len, char *errstr, size_t errstr_size);
@@ -98,8 +89,8 @@ int bs_audit_event_encode(const struct bs_codec *codec,
  * codec has no schema of that name, which the builtin codec always has).
  * Bytes of another event's schema are BS_EDECODE. */
 int bs_user_event_decode(const struct bs_codec *codec, const void *bytes,
-                         size_t len, struct bs_user_event *event,
-                         char *errstr, size_t errstr_size);
+                         size_t len, struct bs_user_event *event, char *errstr,
+                         size_t errstr_size);
 int bs_faq_event_decode(const struct bs_codec *codec, const void *bytes,
                         size_t len, struct bs_faq_event *event, char *errstr,
                         size_t errstr_size);

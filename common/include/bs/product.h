@@ -12,8 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define BS_PRODUCT_MAX 50 /* the width of the product column */
-#define BS_PRODUCT_DEFAULT "bestays"
+#define BS_PRODUCT_MAX              50 /* the width of the product column */
+#define BS_PRODUCT_DEFAULT          "bestays"
 #define BS_ALLOWED_PRODUCTS_DEFAULT "bestays,realestate"
 
 /*

@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PRODUCT     "bestays"
 #define SERVICE     "test-http"
@@ -983,10 +985,41 @@ static void test_drain_refuses_new_connections_while_request_in_flight(void)
     server_down();
 }
 
+/*
+ * Reads what the process writes to stderr (redirected into `fd`) until a
+ * line holding `needle` appears, for at most 30 s. This is how the test
+ * knows the drain has given up waiting, without guessing at timing.
+ */
+static bool stderr_shows(int fd, const char *needle)
+{
+    char seen[8192];
+    size_t len = 0;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+    for (int waited_ms = 0; waited_ms < 30000; waited_ms += 100) {
+        ssize_t got;
+
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        if (len == sizeof(seen) - 1)
+            len = 0; /* keep only recent output */
+        got = read(fd, seen + len, sizeof(seen) - 1 - len);
+        if (got <= 0)
+            return false;
+        len += (size_t)got;
+        seen[len] = '\0';
+        if (strstr(seen, needle))
+            return true;
+    }
+    return false;
+}
+
 static void test_drain_reports_requests_outliving_the_timeout(void)
 {
     struct slow_call gated = {0};
     struct drain_call drain = {.timeout_ms = 0};
+    int log_pipe[2];
+    int saved_stderr;
 
     server_up();
     gated.port = bs_http_server_port(server);
@@ -995,14 +1028,25 @@ static void test_drain_reports_requests_outliving_the_timeout(void)
                      0);
     wait_for_slow_handler();
 
-    /* The drain gives up waiting at once, then stops the workers once the
-     * handler returns. */
+    /* The drain gives up waiting at once (it logs http_drain_timeout), then
+     * stops the workers once the handler returns. The gate opens only after
+     * that line, so the request is certainly still running when the drain
+     * counts what is in flight. */
+    CU_ASSERT_FATAL(pipe(log_pipe) == 0);
+    fflush(stderr);
+    saved_stderr = dup(STDERR_FILENO);
+    dup2(log_pipe[1], STDERR_FILENO);
     BS_ASSERT_INT_EQ(
         pthread_create(&drain.thread, NULL, drain_call_run, &drain), 0);
-    CU_ASSERT_TRUE(port_refuses_soon(gated.port));
+    CU_ASSERT_TRUE(stderr_shows(log_pipe[0], "event=http_drain_timeout"));
     gate_open_now();
     pthread_join(drain.thread, NULL);
     pthread_join(gated.thread, NULL);
+    fflush(stderr);
+    dup2(saved_stderr, STDERR_FILENO);
+    close(saved_stderr);
+    close(log_pipe[0]);
+    close(log_pipe[1]);
 
     BS_ASSERT_INT_EQ(drain.result, BS_ETIMEDOUT);
     reply_free(&gated.reply);

@@ -10,4 +10,7 @@
 /* bsctl migrate up [--to N] | down --to N | status */
 int bsctl_migrate(struct bs_program *program, int argc, char **argv);
 
+/* bsctl webhook sign [--id MSG_ID] [--timestamp UNIX] [--file BODY] */
+int bsctl_webhook(struct bs_program *program, int argc, char **argv);
+
 #endif

@@ -16,12 +16,17 @@ static const char usage[] =
     "  migrate up [--to N]    apply migrations (all, or up to version N)\n"
     "  migrate down --to N    revert migrations above version N (0: all)\n"
     "  migrate status         list migrations and whether each is applied\n"
+    "  webhook sign [--id MSG_ID] [--timestamp UNIX] [--file BODY]\n"
+    "                         print Svix headers (curl -H arguments) signing\n"
+    "                         BODY (or stdin) with CLERK_WEBHOOK_SECRET\n"
     "  config                 print the effective configuration and exit";
 
 static const struct bs_config_var bsctl_vars[] = {
     {"DATABASE_URL", NULL, BS_CONFIG_CONNINFO,
      "libpq connection string or URI (an owner role, for migrate)"},
     {"KAFKA_BOOTSTRAP_SERVERS", NULL, 0, "broker list"},
+    {"CLERK_WEBHOOK_SECRET", NULL, BS_CONFIG_SECRET,
+     "whsec_ secret(s), for webhook sign (the first one signs)"},
 };
 
 struct bsctl_command {
@@ -37,6 +42,7 @@ static int bsctl_config(struct bs_program *program, int argc, char **argv)
 
 static const struct bsctl_command commands[] = {
     {"migrate", bsctl_migrate},
+    {"webhook", bsctl_webhook},
     {"config", bsctl_config},
 };
 

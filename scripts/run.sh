@@ -55,6 +55,47 @@ done
 }
 bootstrap=$(cat "$run_dir/broker.bootstrap")
 
+# A webhook signing secret per product, made once and kept in the run
+# directory (Clerk's dashboard gives real ones; never commit them).
+webhook_secret_file() {
+    local file="$run_dir/$1.webhook-secret"
+    if [[ ! -s "$file" ]]; then
+        (umask 077 && printf 'whsec_%s\n' "$(head -c 24 /dev/urandom | base64)" >"$file")
+    fi
+    echo "$file"
+}
+
+# start_service <binary> <product> <log name> [NAME=value...]
+start_service() {
+    local binary=$1 product=$2 log=$3
+    shift 3
+    env PRODUCT="$product" ALLOWED_PRODUCTS="$products" \
+        KAFKA_BOOTSTRAP_SERVERS="$bootstrap" "$@" \
+        "$build_dir/$binary" 2>"$run_dir/$log.log" &
+    pids+=($!)
+}
+
+# Each product gets its own processes: one product per process, always.
+webhook_port=8001
+for product in ${products//,/ }; do
+    start_service services/webhook-ingest/webhook-ingest "$product" \
+        "webhook-ingest-$product" HTTP_PORT=$webhook_port \
+        CLERK_WEBHOOK_SECRET_FILE="$(webhook_secret_file "$product")"
+    printf -v "webhook_port_${product//-/_}" '%s' "$webhook_port"
+    webhook_port=$((webhook_port + 1))
+done
+sleep 1
+for pid in "${pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null || {
+        echo "run: a service did not start; see $run_dir/*.log" >&2
+        exit 1
+    }
+done
+
+first=${products%%,*}
+first_port_var="webhook_port_${first//-/_}"
+body=$root/tests/data/clerk/user_created.json
+
 cat <<TXT
 
 Bestays event services are running (Ctrl-C stops everything).
@@ -65,9 +106,23 @@ Bestays event services are running (Ctrl-C stops everything).
   Kafka          KAFKA_BOOTSTRAP_SERVERS=$bootstrap   (devbroker)
   products       $products
   topics         <product>.users  <product>.faq  <product>.audit  <product>.dlq
+TXT
+for product in ${products//,/ }; do
+    port_var="webhook_port_${product//-/_}"
+    echo "  webhook-ingest $product: http://127.0.0.1:${!port_var}/api/v1/webhooks/clerk" \
+        "(secret in $run_dir/$product.webhook-secret)"
+done
+cat <<TXT
 
+Send a signed test webhook to $first:
+
+  eval curl -sS --data-binary @$body \\
+    \$(CLERK_WEBHOOK_SECRET_FILE=$run_dir/$first.webhook-secret LOG_LEVEL=error \\
+      $build_dir/tools/bsctl/bsctl webhook sign --file $body) \\
+    http://127.0.0.1:${!first_port_var}/api/v1/webhooks/clerk
+
+  kcat -b $bootstrap -C -t $first.users -e -f '%k %h\\n'
   psql "$BS_PG_ADMIN_URL" -c '\\dt'
-  kcat -b $bootstrap -L
   logs           $run_dir/*.log
 
 TXT

@@ -5,6 +5,7 @@
 #include "bs/config.h"
 #include "bs/error.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,25 @@ const char *bs_config_get(const struct bs_config *config, const char *name)
         if (strcmp(config->entries[i].var->name, name) == 0)
             return config->entries[i].value;
     return NULL;
+}
+
+int bs_config_get_number(const struct bs_config *config, const char *name,
+                         long min, long max, long *out, char *errstr,
+                         size_t errstr_size)
+{
+    const char *text = bs_config_get(config, name);
+    char *end = NULL;
+    long value;
+
+    errno = 0;
+    value = text ? strtol(text, &end, 10) : 0;
+    if (!text || end == text || *end || errno || value < min || value > max ||
+        isspace((unsigned char)text[0]) || text[0] == '+')
+        return bs_fail(errstr, errstr_size, BS_ECONFIG,
+                       "%s='%s' is not a whole number from %ld to %ld", name,
+                       text ? text : "", min, max);
+    *out = value;
+    return BS_OK;
 }
 
 void bs_config_free(struct bs_config *config)

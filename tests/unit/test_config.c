@@ -230,6 +230,41 @@ static void test_program_never_prints_database_password(void)
     free(output);
 }
 
+static void test_config_numbers_are_whole_and_in_range(void)
+{
+    static const struct bs_config_var number_vars[] = {
+        {"BS_TEST_NUMBER", NULL, 0, "a number"},
+    };
+    const char *bad[] = {"",     "12x",   " 7", "+7",
+                         "0x10", "65536", "-1", "99999999999999999999"};
+    struct bs_config *config = NULL;
+    char errstr[256] = "";
+    long value = 0;
+
+    setenv("BS_TEST_NUMBER", "8080", 1);
+    BS_ASSERT_INT_EQ(
+        bs_config_load(&config, number_vars, 1, errstr, sizeof(errstr)), BS_OK);
+    BS_ASSERT_INT_EQ(bs_config_get_number(config, "BS_TEST_NUMBER", 0, 65535,
+                                          &value, errstr, sizeof(errstr)),
+                     BS_OK);
+    BS_ASSERT_INT_EQ(value, 8080);
+    bs_config_free(config);
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        setenv("BS_TEST_NUMBER", bad[i], 1);
+        BS_ASSERT_INT_EQ(
+            bs_config_load(&config, number_vars, 1, errstr, sizeof(errstr)),
+            BS_OK);
+        BS_ASSERT_INT_EQ(bs_config_get_number(config, "BS_TEST_NUMBER", 0,
+                                              65535, &value, errstr,
+                                              sizeof(errstr)),
+                         BS_ECONFIG);
+        CU_ASSERT_PTR_NOT_NULL(strstr(errstr, "BS_TEST_NUMBER"));
+        bs_config_free(config);
+    }
+    unsetenv("BS_TEST_NUMBER");
+}
+
 /* Captures what bs_config_log() writes to stderr. */
 static char *log_config_to_string(const struct bs_config *config)
 {
@@ -304,6 +339,8 @@ static CU_TestInfo config_tests[] = {
     {"refuses_both_value_and_file", test_config_refuses_both_value_and_file},
     {"conninfo_password_is_masked", test_conninfo_password_is_masked},
     {"log_shows_secret_only_as_set", test_config_log_shows_secret_only_as_set},
+    {"numbers_are_whole_and_in_range",
+     test_config_numbers_are_whole_and_in_range},
     CU_TEST_INFO_NULL,
 };
 

@@ -56,40 +56,24 @@ struct devbroker {
     rd_kafka_mock_cluster_t *cluster;
 };
 
-/* Parses a whole decimal number within [min, max]. */
-static int parse_count(const char *name, const char *text, int min, int max,
-                       int *out, char *errstr, size_t errstr_size)
-{
-    char *end = NULL;
-    long value;
-
-    errno = 0;
-    value = strtol(text, &end, 10);
-    if (errno || end == text || *end || value < min || value > max)
-        return bs_fail(errstr, errstr_size, BS_ECONFIG,
-                       "%s='%s' is not a number from %d to %d", name, text, min,
-                       max);
-    *out = (int)value;
-    return BS_OK;
-}
-
 /* Reads the configuration and the command line into `broker`. */
 static int configure(struct devbroker *broker, const struct bs_program *program,
                      int argc, char **argv, char *errstr, size_t errstr_size)
 {
     const struct bs_config *config = program->config;
+    long brokers, partitions;
     int result;
 
-    result = parse_count("DEVBROKER_BROKERS",
-                         bs_config_get(config, "DEVBROKER_BROKERS"), 1,
-                         MAX_BROKERS, &broker->brokers, errstr, errstr_size);
+    result = bs_config_get_number(config, "DEVBROKER_BROKERS", 1, MAX_BROKERS,
+                                  &brokers, errstr, errstr_size);
     if (result == BS_OK)
-        result = parse_count("DEVBROKER_PARTITIONS",
-                             bs_config_get(config, "DEVBROKER_PARTITIONS"), 1,
-                             MAX_PARTITIONS, &broker->partitions, errstr,
-                             errstr_size);
+        result = bs_config_get_number(config, "DEVBROKER_PARTITIONS", 1,
+                                      MAX_PARTITIONS, &partitions, errstr,
+                                      errstr_size);
     if (result != BS_OK)
         return result;
+    broker->brokers = (int)brokers;
+    broker->partitions = (int)partitions;
 
     broker->bootstrap_file = bs_config_get(config, "DEVBROKER_BOOTSTRAP_FILE");
     for (int i = 1; i < argc; i++) {

@@ -45,6 +45,15 @@ int bs_config_load(struct bs_config **out, const struct bs_config_var *vars,
  * valid until bs_config_free(). */
 const char *bs_config_get(const struct bs_config *config, const char *name);
 
+/*
+ * The value of `name` as a whole decimal number in [min, max] (digits with an
+ * optional leading '-', nothing else). Returns BS_OK, or BS_ECONFIG with a
+ * line naming the variable, its value and the range.
+ */
+int bs_config_get_number(const struct bs_config *config, const char *name,
+                         long min, long max, long *out, char *errstr,
+                         size_t errstr_size);
+
 /* Logs one line per variable, secrets as (set)/(unset). */
 void bs_config_log(const struct bs_config *config);
 

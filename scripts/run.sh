@@ -76,13 +76,19 @@ start_service() {
 }
 
 # Each product gets its own processes: one product per process, always.
-webhook_port=8001
+# webhook-ingest listens on 8001, 8002, ...; user-projector serves its
+# /healthz, /readyz and /metrics on 8021, 8022, ...
+index=0
 for product in ${products//,/ }; do
     start_service services/webhook-ingest/webhook-ingest "$product" \
-        "webhook-ingest-$product" HTTP_PORT=$webhook_port \
+        "webhook-ingest-$product" HTTP_PORT=$((8001 + index)) \
         CLERK_WEBHOOK_SECRET_FILE="$(webhook_secret_file "$product")"
-    printf -v "webhook_port_${product//-/_}" '%s' "$webhook_port"
-    webhook_port=$((webhook_port + 1))
+    start_service services/user-projector/user-projector "$product" \
+        "user-projector-$product" HTTP_PORT=$((8021 + index)) \
+        DATABASE_URL="$service_db_url"
+    printf -v "webhook_port_${product//-/_}" '%s' $((8001 + index))
+    printf -v "projector_port_${product//-/_}" '%s' $((8021 + index))
+    index=$((index + 1))
 done
 sleep 1
 for pid in "${pids[@]}"; do
@@ -109,8 +115,11 @@ Bestays event services are running (Ctrl-C stops everything).
 TXT
 for product in ${products//,/ }; do
     port_var="webhook_port_${product//-/_}"
-    echo "  webhook-ingest $product: http://127.0.0.1:${!port_var}/api/v1/webhooks/clerk" \
-        "(secret in $run_dir/$product.webhook-secret)"
+    projector_var="projector_port_${product//-/_}"
+    echo "  $product"
+    echo "    webhook-ingest  http://127.0.0.1:${!port_var}/api/v1/webhooks/clerk" \
+        "(secret: $run_dir/$product.webhook-secret)"
+    echo "    user-projector  http://127.0.0.1:${!projector_var}/metrics"
 done
 cat <<TXT
 
@@ -121,8 +130,10 @@ Send a signed test webhook to $first:
       $build_dir/tools/bsctl/bsctl webhook sign --file $body) \\
     http://127.0.0.1:${!first_port_var}/api/v1/webhooks/clerk
 
+and read the row user-projector wrote:
+
+  psql "$BS_PG_ADMIN_URL" -c 'SELECT product, id, email, role FROM users'
   kcat -b $bootstrap -C -t $first.users -e -f '%k %h\\n'
-  psql "$BS_PG_ADMIN_URL" -c '\\dt'
   logs           $run_dir/*.log
 
 TXT

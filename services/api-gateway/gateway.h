@@ -1,0 +1,184 @@
+/*
+ * gateway.h - what api-gateway's handlers share, and the handlers.
+ *
+ * main.c builds one struct gateway at start-up and hands it to the HTTP
+ * layer as the routes' context; afterwards it is only read (the pool, the
+ * publisher, the verifier and the metrics are thread-safe).
+ *
+ * A handler's life: gw_call_begin() authenticates the caller (Clerk session
+ * token, then the caller's user row in this product, inside a transaction
+ * with app.product set) and holds one pooled connection; the handler reads
+ * through call.conn, publishes what it must, answers, and gw_call_end()
+ * ends the transaction and returns the connection.
+ */
+#ifndef GATEWAY_H
+#define GATEWAY_H
+
+#include "clerk_jwt.h"
+#include "gw_ids.h"
+#include "gw_page.h"
+#include "gw_token_cache.h"
+
+#include "bs/codec.h"
+#include "bs/http.h"
+#include "bs/metrics.h"
+#include "bs/product.h"
+#include "bs/publisher.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define GW_SERVICE   "api-gateway"
+#define GW_TOPIC_MAX (BS_PRODUCT_MAX + 16)
+#define GW_ROLE_MAX  20
+
+/* A fixed set of PostgreSQL connections, made on first use, one per
+ * request at a time. */
+struct gw_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t available;
+    PGconn **conns;
+    bool *busy;
+    size_t size;
+    char *conninfo;
+};
+
+struct gateway {
+    char product[BS_PRODUCT_MAX + 1];
+    char faq_topic[GW_TOPIC_MAX];
+    char audit_topic[GW_TOPIC_MAX];
+    int publish_timeout_ms;
+    char **cors_origins; /* NULL-terminated; NULL: no CORS */
+
+    struct gw_pool pool;
+    struct gw_token_cache tokens;
+    const struct clerk_jwt_verifier *verifier;
+    const struct bs_codec *codec;
+    struct bs_publisher *publisher;
+
+    struct bs_metric *auth_failures; /* {reason} */
+    struct bs_metric *events;        /* {topic, result} */
+};
+
+/* The authenticated caller of one request. */
+struct gw_call {
+    struct gateway *gw;
+    struct bs_http_request *req;
+    PGconn *conn; /* inside BEGIN + app.product */
+    char user_id[CLERK_JWT_MAX_ID + 1];
+    char role[GW_ROLE_MAX + 1];
+    char *self_json; /* the caller's user as JSON text (owned) */
+    bool failed;     /* a statement failed: roll back */
+};
+
+/* ---- pool.c ---- */
+
+/* Makes room for `size` connections to `conninfo` (copied). BS_OK or
+ * BS_ENOMEM. */
+int gw_pool_init(struct gw_pool *pool, const char *conninfo, size_t size);
+
+/* Waits for a free slot and returns its connection, (re)connecting when
+ * needed; NULL (errstr) when PostgreSQL cannot be reached (slot released). */
+PGconn *gw_pool_acquire(struct gw_pool *pool, char *errstr, size_t errstr_size);
+
+/* Gives a connection back; a broken one is closed and made again later. */
+void gw_pool_release(struct gw_pool *pool, PGconn *conn);
+
+/* Closes every connection. No acquire may still be running. */
+void gw_pool_destroy(struct gw_pool *pool);
+
+/* ---- gateway.c ---- */
+
+/* Fills topics and metrics. BS_OK or BS_EINVAL. */
+int gw_init(struct gateway *gw, const char *product,
+            struct bs_metrics *metrics);
+
+/* Splits CORS_ALLOWED_ORIGINS (comma or space separated); BS_ENOMEM. */
+int gw_cors_parse(struct gateway *gw, const char *origins);
+void gw_cors_free(struct gateway *gw);
+
+/* Adds Access-Control-Allow-Origin + Vary when the Origin is allowed. */
+void gw_cors_apply(struct bs_http_request *req);
+
+/*
+ * Authenticates the request. On true the call holds a pooled connection
+ * in a product transaction and must be ended with gw_call_end(); on false
+ * the request has been answered (401, 403, 503, 500) and nothing is held.
+ */
+bool gw_call_begin(struct bs_http_request *req, struct gw_call *call);
+
+/* Commits (or rolls back after a failure) and releases the connection. */
+void gw_call_end(struct gw_call *call);
+
+/* True when the caller's role is `role`, or admin. */
+bool gw_call_is(const struct gw_call *call, const char *role);
+
+/* 403 unless the caller is an admin; false after answering. */
+bool gw_call_require_admin(struct gw_call *call);
+
+/* Runs a parameterised statement on the call's connection. NULL (after
+ * logging, answering 500 or 503 and marking the call failed) on error. */
+PGresult *gw_call_query(struct gw_call *call, const char *sql, int nparams,
+                        const char *const *params);
+
+/*
+ * Publishes an AuditEvent (action, entity, the call's user and request id,
+ * `changes` JSON text or NULL) and waits for the broker. BS_OK, or an error
+ * (logged; the caller answers 503 with gw_respond_unavailable()).
+ */
+int gw_publish_audit(struct gw_call *call, const char *action,
+                     const char *entity_type, const char *entity_id,
+                     const char *changes);
+
+/* Publishes an encoded event to `topic` keyed `key`; as above. */
+int gw_publish(struct gw_call *call, const char *topic, const char *key,
+               const unsigned char *value, size_t len);
+
+/* 503 + Retry-After: the broker did not acknowledge. */
+void gw_respond_unavailable(struct bs_http_request *req);
+
+/* 500, logged with the request id; `what` names the fault (no data). */
+void gw_respond_internal(struct bs_http_request *req, const char *what);
+
+/* Answers `body` (reference stolen) with status; 500 when body is NULL. */
+void gw_respond_json(struct bs_http_request *req, unsigned status,
+                     json_t *body);
+
+/* /readyz: PostgreSQL answers and the publisher has a broker. */
+bool gw_ready(void *ctx, json_t *not_ready);
+
+/*
+ * Reads `limit` and `cursor` from the query; the cursor's key must be a
+ * UUID (uuid_keys) or a Clerk id. On false the request was answered 400.
+ * key is "" when there is no cursor.
+ */
+bool gw_page_params(struct bs_http_request *req, bool uuid_keys,
+                    unsigned *limit, char key[GW_KEY_MAX]);
+
+/*
+ * A page from rows of (json text, sort key), fetched with LIMIT limit + 1:
+ * {"items":[...],"next_cursor":"..."|null}. *count gets the items. NULL
+ * when out of memory or a row is not JSON.
+ */
+json_t *gw_page_json(const PGresult *res, unsigned limit, size_t *count);
+
+/* The first column of row 0 (JSON text) parsed; NULL on failure. */
+json_t *gw_row_json(const PGresult *res, int row);
+
+/* ---- handlers ---- */
+void gw_handle_health(struct bs_http_request *req);
+void gw_handle_preflight(struct bs_http_request *req);
+void gw_handle_user_me(struct bs_http_request *req);
+void gw_handle_user_get(struct bs_http_request *req);
+void gw_handle_user_list(struct bs_http_request *req);
+void gw_handle_faq_list(struct bs_http_request *req);
+void gw_handle_faq_get(struct bs_http_request *req);
+void gw_handle_faq_create(struct bs_http_request *req);
+void gw_handle_faq_update(struct bs_http_request *req);
+void gw_handle_faq_delete(struct bs_http_request *req);
+void gw_handle_property_list(struct bs_http_request *req);
+void gw_handle_property_get(struct bs_http_request *req);
+
+#endif

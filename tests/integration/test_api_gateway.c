@@ -14,6 +14,7 @@
  */
 #include "broker_harness.h"
 #include "harness.h"
+#include "session_token.h"
 #include "pg_harness.h"
 
 #include "bs/codec.h"
@@ -98,61 +99,10 @@ static struct bs_codec *codec;
 
 /* ---- tokens ------------------------------------------------------------- */
 
-static char *b64url(const unsigned char *data, size_t len)
-{
-    char *out = malloc(4 * ((len + 2) / 3) + 1);
-    int n = EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-
-    while (n > 0 && out[n - 1] == '=')
-        n--;
-    out[n] = '\0';
-    for (char *p = out; *p != '\0'; p++)
-        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
-    return out;
-}
-
 /* An RS256 session token for `sub`, signed by `key`. Caller frees. */
 static char *mint(EVP_PKEY *key, const char *sub)
 {
-    long long now = (long long)time(NULL);
-    char payload[512], *h, *p, *input, *s, *token;
-    unsigned char sig[1024];
-    size_t sig_len = sizeof(sig);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    const char *header = "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
-
-    snprintf(payload, sizeof(payload),
-             "{\"sub\":\"%s\",\"sid\":\"sess_1\",\"azp\":\"" FRONTEND "\","
-             "\"exp\":%lld,\"nbf\":%lld,\"iat\":%lld}",
-             sub, now + 300, now - 10, now - 10);
-    h = b64url((const unsigned char *)header, strlen(header));
-    p = b64url((const unsigned char *)payload, strlen(payload));
-    input = malloc(strlen(h) + strlen(p) + 2);
-    sprintf(input, "%s.%s", h, p);
-    EVP_DigestSignInit_ex(ctx, NULL, "SHA256", NULL, NULL, key, NULL);
-    EVP_DigestSign(ctx, sig, &sig_len, (unsigned char *)input, strlen(input));
-    s = b64url(sig, sig_len);
-    token = malloc(strlen(input) + strlen(s) + 2);
-    sprintf(token, "%s.%s", input, s);
-    EVP_MD_CTX_free(ctx);
-    free(h);
-    free(p);
-    free(input);
-    free(s);
-    return token;
-}
-
-static char *public_pem(EVP_PKEY *key)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *data, *pem;
-    long len;
-
-    PEM_write_bio_PUBKEY(bio, key);
-    len = BIO_get_mem_data(bio, &data);
-    pem = strndup(data, (size_t)len);
-    BIO_free(bio);
-    return pem;
+    return bs_test_session_token(key, sub, FRONTEND, 300);
 }
 
 /* ---- HTTP --------------------------------------------------------------- */
@@ -362,7 +312,7 @@ static int instance_start_on(struct instance *instance, const char *product,
     instance->product = product;
     instance->port = free_port();
     instance->key = EVP_RSA_gen(2048);
-    pem = public_pem(instance->key);
+    pem = bs_test_public_pem(instance->key);
     bs_pg_conninfo(&pg_env, dbname, BS_PG_SERVICE_ROLE, conninfo,
                    sizeof(conninfo));
 

@@ -20,6 +20,7 @@
  */
 #include "broker_harness.h"
 #include "harness.h"
+#include "session_token.h"
 #include "pg_harness.h"
 #include "service_harness.h"
 
@@ -78,62 +79,10 @@ static void pause_ms(long ms)
 
 /* ---- tokens ------------------------------------------------------------- */
 
-static char *b64url(const unsigned char *data, size_t len)
-{
-    char *out = malloc(4 * ((len + 2) / 3) + 1);
-    int n = EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-
-    while (n > 0 && out[n - 1] == '=')
-        n--;
-    out[n] = '\0';
-    for (char *p = out; *p != '\0'; p++)
-        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
-    return out;
-}
-
 /* An RS256 session token for `sub`, signed by `key`. Caller frees. */
 static char *mint(EVP_PKEY *key, const char *sub)
 {
-    long long now = (long long)time(NULL);
-    char payload[512], *h, *p, *input, *s, *token;
-    unsigned char sig[1024];
-    size_t sig_len = sizeof(sig);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    const char *header = "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
-
-    snprintf(payload, sizeof(payload),
-             "{\"sub\":\"%s\",\"sid\":\"sess_1\",\"exp\":%lld,\"nbf\":%lld,"
-             "\"iat\":%lld}",
-             sub, now + 600, now - 10, now - 10);
-    h = b64url((const unsigned char *)header, strlen(header));
-    p = b64url((const unsigned char *)payload, strlen(payload));
-    input = malloc(strlen(h) + strlen(p) + 2);
-    sprintf(input, "%s.%s", h, p);
-    EVP_DigestSignInit_ex(ctx, NULL, "SHA256", NULL, NULL, key, NULL);
-    EVP_DigestSign(ctx, sig, &sig_len, (unsigned char *)input, strlen(input));
-    s = b64url(sig, sig_len);
-    token = malloc(strlen(input) + strlen(s) + 2);
-    sprintf(token, "%s.%s", input, s);
-    EVP_MD_CTX_free(ctx);
-    free(h);
-    free(p);
-    free(input);
-    free(s);
-    return token;
-}
-
-/* The PEM public key of `key`. Caller frees. */
-static char *public_pem(EVP_PKEY *key)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *data, *pem;
-    long len;
-
-    PEM_write_bio_PUBKEY(bio, key);
-    len = BIO_get_mem_data(bio, &data);
-    pem = strndup(data, (size_t)len);
-    BIO_free(bio);
-    return pem;
+    return bs_test_session_token(key, sub, NULL, 600);
 }
 
 /* ---- the stacks -----------------------------------------------------------
@@ -153,7 +102,7 @@ static int stack_start(struct stack *stack, const char *bootstrap)
                            sizeof(errstr)) != 0)
         return -1;
     stack->jwt_key = EVP_RSA_gen(2048);
-    pem = stack->jwt_key ? public_pem(stack->jwt_key) : NULL;
+    pem = stack->jwt_key ? bs_test_public_pem(stack->jwt_key) : NULL;
     v_key = pem ? malloc(strlen(pem) + 32) : NULL;
     if (!v_key)
         goto out;

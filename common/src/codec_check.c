@@ -97,7 +97,7 @@ static int check_skip(struct check *c, size_t n, const char *what)
 /* Reads a length prefix and checks the bytes it announces are there. */
 static int check_length(struct check *c, const char *what, size_t *len)
 {
-    int64_t value;
+    int64_t value = 0;
     int result = check_varint(c, 10, &value);
 
     if (result != BS_OK)
@@ -197,7 +197,7 @@ static int check_value(struct check *c, avro_schema_t schema, int depth);
 
 static int check_int(struct check *c)
 {
-    int64_t value;
+    int64_t value = 0;
     int result = check_varint(c, 5, &value);
 
     if (result != BS_OK)
@@ -295,7 +295,7 @@ static int check_blocks(struct check *c, avro_schema_t items, bool is_map,
 
 static int check_union(struct check *c, avro_schema_t schema, int depth)
 {
-    int64_t index;
+    int64_t index = 0;
     int result =
         check_index(c, "union", avro_schema_union_size(schema), &index);
 
@@ -308,7 +308,7 @@ static int check_union(struct check *c, avro_schema_t schema, int depth)
 static int check_value(struct check *c, avro_schema_t schema, int depth)
 {
     avro_schema_t s = bs__avro_deref(schema);
-    int64_t index;
+    int64_t index = 0;
     size_t len = 0;
 
     if (depth > BS__CODEC_MAX_DEPTH)

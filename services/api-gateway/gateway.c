@@ -5,8 +5,14 @@
  * __session cookie) is verified against this product's key; a token that
  * does not verify is 401 with WWW-Authenticate. The caller is then the
  * non-deleted user row with the token's `sub` in this product, read inside
- * the request's transaction with app.product set, so row-level security
- * answers "not in this product" exactly like "does not exist": 403.
+ * a transaction with app.product set, so row-level security answers "not
+ * in this product" exactly like "does not exist": 403.
+ *
+ * Statements: each one runs in its own transaction with app.product set
+ * (SET LOCAL semantics), sent as one libpq pipeline (BEGIN, set_config, the
+ * statement, COMMIT) by bs_db_run_in_product(): one round trip. Reads need
+ * no more: under READ COMMITTED every statement takes its own snapshot
+ * anyway, so one transaction per statement sees what one per request did.
  *
  * Publishing: events are encoded with the builtin codec and sent with
  * bs_publisher_send_sync(); a handler answers 2xx only after BS_OK.
@@ -36,6 +42,9 @@
     "'image_url', image_url, 'created_at', created_at, "                       \
     "'updated_at', updated_at)::text FROM users WHERE product = $1 "           \
     "AND id = $2 AND deleted_at IS NULL"
+
+/* The name CALLER_SQL is prepared under on every pooled connection. */
+#define CALLER_STMT "gw_caller"
 
 int gw_init(struct gateway *gw, const char *product, struct bs_metrics *metrics)
 {
@@ -212,11 +221,51 @@ static bool verify_token(struct bs_http_request *req,
     return true;
 }
 
+/* gw_call_query() for a statement that may be prepared. */
+static PGresult *gw_call_run(struct gw_call *call,
+                             const struct bs_db_statement *stmt)
+{
+    enum bs_db_error_kind kind;
+    PGresult *res = NULL;
+    char errstr[256];
+
+    /* BEGIN, app.product, the statement, COMMIT: one round trip. */
+    if (bs_db_run_in_product(call->conn, call->gw->product, stmt, 1, &res,
+                             &kind, errstr, sizeof(errstr)) == BS_OK)
+        return res;
+
+    /* Unreachable is 503; anything else is our fault. */
+    if (kind == BS_DB_ERROR_TRANSIENT) {
+        bs_log_warn("db_query_failed reason=\"%s\" request_id=%s", errstr,
+                    call->req->request_id);
+        gw_respond_unavailable(call->req);
+    } else {
+        bs_log_error("db_query_failed reason=\"%s\" request_id=%s", errstr,
+                     call->req->request_id);
+        gw_respond_internal(call->req, "database query failed");
+    }
+    return NULL;
+}
+
+int gw_prepare_statements(PGconn *conn, char *errstr, size_t errstr_size)
+{
+    int result = bs_db_prepare_product(conn, errstr, errstr_size);
+
+    if (result == BS_OK)
+        result = bs_db_prepare(conn, CALLER_STMT, CALLER_SQL, 2, errstr,
+                               errstr_size);
+    return result;
+}
+
 /* The caller's row in this product; false after answering. */
 static bool load_caller(struct gw_call *call)
 {
     const char *params[] = {call->gw->product, call->user_id};
-    PGresult *res = gw_call_query(call, CALLER_SQL, 2, params);
+    const struct bs_db_statement stmt = {.sql = CALLER_SQL,
+                                         .nparams = 2,
+                                         .params = params,
+                                         .prepared = CALLER_STMT};
+    PGresult *res = gw_call_run(call, &stmt);
     bool found;
 
     if (!res)
@@ -250,20 +299,11 @@ bool gw_call_begin(struct bs_http_request *req, struct gw_call *call)
         return false;
     snprintf(call->user_id, sizeof(call->user_id), "%s", identity.sub);
 
-    /* A connection in this product's transaction. */
+    /* A connection for the request's statements. */
     call->conn = gw_pool_acquire(&gw->pool, errstr, sizeof(errstr));
     if (!call->conn) {
         bs_log_warn("db_unavailable reason=\"%s\" request_id=%s", errstr,
                     req->request_id);
-        gw_respond_unavailable(req);
-        return false;
-    }
-    if (bs_db_begin_product(call->conn, gw->product, errstr, sizeof(errstr)) !=
-        BS_OK) {
-        bs_log_warn("db_begin_failed reason=\"%s\" request_id=%s", errstr,
-                    req->request_id);
-        gw_pool_release(&gw->pool, call->conn);
-        call->conn = NULL;
         gw_respond_unavailable(req);
         return false;
     }
@@ -276,16 +316,10 @@ bool gw_call_begin(struct bs_http_request *req, struct gw_call *call)
 
 void gw_call_end(struct gw_call *call)
 {
-    char errstr[256];
-
     free(call->self_json);
     call->self_json = NULL;
     if (!call->conn)
         return;
-    if (call->failed)
-        bs_db_rollback(call->conn, errstr, sizeof(errstr));
-    else if (bs_db_commit(call->conn, errstr, sizeof(errstr)) != BS_OK)
-        bs_log_warn("db_commit_failed reason=\"%s\"", errstr);
     gw_pool_release(&call->gw->pool, call->conn);
     call->conn = NULL;
 }
@@ -308,26 +342,10 @@ bool gw_call_require_admin(struct gw_call *call)
 PGresult *gw_call_query(struct gw_call *call, const char *sql, int nparams,
                         const char *const *params)
 {
-    PGresult *res = NULL;
-    char errstr[256];
+    const struct bs_db_statement stmt = {
+        .sql = sql, .nparams = nparams, .params = params, .prepared = NULL};
 
-    if (bs_db_query(call->conn, sql, nparams, params, &res, errstr,
-                    sizeof(errstr)) == BS_OK)
-        return res;
-
-    /* Unreachable is 503; anything else is our fault. */
-    call->failed = true;
-    if (bs_db_error_kind(call->conn, res) == BS_DB_ERROR_TRANSIENT) {
-        bs_log_warn("db_query_failed reason=\"%s\" request_id=%s", errstr,
-                    call->req->request_id);
-        gw_respond_unavailable(call->req);
-    } else {
-        bs_log_error("db_query_failed reason=\"%s\" request_id=%s", errstr,
-                     call->req->request_id);
-        gw_respond_internal(call->req, "database query failed");
-    }
-    PQclear(res);
-    return NULL;
+    return gw_call_run(call, &stmt);
 }
 
 /* ---- publishing ------------------------------------------------------------

@@ -8,8 +8,9 @@
  * A handler's life: gw_call_begin() authenticates the caller (Clerk session
  * token, then the caller's user row in this product, inside a transaction
  * with app.product set) and holds one pooled connection; the handler reads
- * through call.conn, publishes what it must, answers, and gw_call_end()
- * ends the transaction and returns the connection.
+ * with gw_call_query() (each statement its own product transaction, one
+ * pipelined round trip), publishes what it must, answers, and gw_call_end()
+ * returns the connection.
  */
 #ifndef GATEWAY_H
 #define GATEWAY_H
@@ -66,11 +67,10 @@ struct gateway {
 struct gw_call {
     struct gateway *gw;
     struct bs_http_request *req;
-    PGconn *conn; /* inside BEGIN + app.product */
+    PGconn *conn; /* idle between statements (no open transaction) */
     char user_id[CLERK_JWT_MAX_ID + 1];
     char role[GW_ROLE_MAX + 1];
     char *self_json; /* the caller's user as JSON text (owned) */
-    bool failed;     /* a statement failed: roll back */
 };
 
 /* ---- pool.c ---- */
@@ -91,6 +91,10 @@ void gw_pool_destroy(struct gw_pool *pool);
 
 /* ---- gateway.c ---- */
 
+/* Prepares the statements every request runs (app.product's set_config,
+ * the caller lookup) on a new connection. BS_OK or BS_EDB (errstr). */
+int gw_prepare_statements(PGconn *conn, char *errstr, size_t errstr_size);
+
 /* Fills topics and metrics. BS_OK or BS_EINVAL. */
 int gw_init(struct gateway *gw, const char *product,
             struct bs_metrics *metrics);
@@ -104,12 +108,12 @@ void gw_cors_apply(struct bs_http_request *req);
 
 /*
  * Authenticates the request. On true the call holds a pooled connection
- * in a product transaction and must be ended with gw_call_end(); on false
- * the request has been answered (401, 403, 503, 500) and nothing is held.
+ * (idle, outside any transaction) and must be ended with gw_call_end(); on
+ * false the request has been answered (401, 403, 503, 500) and nothing is held.
  */
 bool gw_call_begin(struct bs_http_request *req, struct gw_call *call);
 
-/* Commits (or rolls back after a failure) and releases the connection. */
+/* Releases the connection and the caller's row. */
 void gw_call_end(struct gw_call *call);
 
 /* True when the caller's role is `role`, or admin. */
@@ -118,8 +122,10 @@ bool gw_call_is(const struct gw_call *call, const char *role);
 /* 403 unless the caller is an admin; false after answering. */
 bool gw_call_require_admin(struct gw_call *call);
 
-/* Runs a parameterised statement on the call's connection. NULL (after
- * logging, answering 500 or 503 and marking the call failed) on error. */
+/* Runs a parameterised statement on the call's connection in its own
+ * transaction with app.product set (bs_db_run_in_product: one round trip).
+ * The caller PQclears the result. NULL (after logging and answering 500 or
+ * 503) on error. */
 PGresult *gw_call_query(struct gw_call *call, const char *sql, int nparams,
                         const char *const *params);
 

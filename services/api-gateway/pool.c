@@ -4,8 +4,9 @@
  * One slot per worker thread, so a request never waits for another one's
  * connection in practice; the condition variable only matters if the pool
  * is configured smaller than the threads. Connections are made on first use
- * (the gateway starts while PostgreSQL is down, and /readyz says so) and
- * remade after a failure. A PGconn is used by one thread at a time.
+ * (the gateway starts while PostgreSQL is down, and /readyz says so), with
+ * the gateway's hot statements prepared on them, and remade after a
+ * failure. A PGconn is used by one thread at a time.
  *
  * Not here: transactions (gateway.c), statement timeouts (set them in
  * DATABASE_URL, e.g. options=-cstatement_timeout=5000).
@@ -60,6 +61,21 @@ static void free_slot(struct gw_pool *pool, size_t slot)
     pthread_mutex_unlock(&pool->lock);
 }
 
+/* A new connection with the gateway's statements prepared; NULL (errstr)
+ * on failure. */
+static PGconn *connect_prepared(struct gw_pool *pool, char *errstr,
+                                size_t errstr_size)
+{
+    PGconn *conn =
+        bs_db_connect(pool->conninfo, GW_SERVICE, errstr, errstr_size);
+
+    if (conn && gw_prepare_statements(conn, errstr, errstr_size) != BS_OK) {
+        PQfinish(conn);
+        conn = NULL;
+    }
+    return conn;
+}
+
 PGconn *gw_pool_acquire(struct gw_pool *pool, char *errstr, size_t errstr_size)
 {
     size_t slot = take_slot(pool);
@@ -71,7 +87,7 @@ PGconn *gw_pool_acquire(struct gw_pool *pool, char *errstr, size_t errstr_size)
         conn = NULL;
     }
     if (!conn)
-        conn = bs_db_connect(pool->conninfo, GW_SERVICE, errstr, errstr_size);
+        conn = connect_prepared(pool, errstr, errstr_size);
     pthread_mutex_lock(&pool->lock);
     pool->conns[slot] = conn;
     pthread_mutex_unlock(&pool->lock);

@@ -3,11 +3,12 @@
  *
  * Connecting with an application name, running a statement and checking its
  * status, the per-product transaction (BEGIN + app.product for row-level
- * security) and sorting errors by SQLSTATE into "try again later" and "this
- * input can never be applied". libpq does the work; this module only gives
- * it one error convention: BS_EDB with the server's message in errstr, never
- * the connection string (which may hold a password) and never the error's
- * DETAIL (which may quote row values such as an e-mail address).
+ * security), the same transaction sent as one pipeline, and sorting errors by
+ * SQLSTATE into "try again later" and "this input can never be applied". libpq
+ * does the work; this module only gives it one error convention: BS_EDB with
+ * the server's message in errstr, never the connection string (which may hold a
+ * password) and never the error's DETAIL (which may quote row values such as an
+ * e-mail address).
  *
  * Not here: pooling, retries, reconnection, or any SQL of the services.
  * A PGconn is not thread-safe: one connection per thread.
@@ -67,6 +68,56 @@ int bs_db_query(PGconn *conn, const char *sql, int nparams,
  */
 int bs_db_begin_product(PGconn *conn, const char *product, char *errstr,
                         size_t errstr_size);
+
+/* One parameterised statement of bs_db_run_in_product(). */
+struct bs_db_statement {
+    const char *sql;           /* constant text with $1..$n placeholders */
+    int nparams;               /* how many values in params */
+    const char *const *params; /* text values; a NULL value is SQL NULL */
+    const char *prepared;      /* NULL: sql is parsed and planned each time;
+                                * else the name of a statement this
+                                * connection prepared with bs_db_prepare()
+                                * (then sql is not sent) */
+};
+
+/*
+ * Prepares `sql` ($1..$nparams, types inferred) as the named statement
+ * `name` on this connection (PQprepare), for bs_db_statement.prepared. A
+ * name lives as long as the connection: prepare again after reconnecting.
+ * Returns BS_OK, or BS_EDB with the message in errstr.
+ */
+int bs_db_prepare(PGconn *conn, const char *name, const char *sql, int nparams,
+                  char *errstr, size_t errstr_size);
+
+/*
+ * Prepares, once per connection, the set_config statement that
+ * bs_db_run_in_product() sends, and marks the connection (libpq instance
+ * data) so that it uses the prepared one from then on: one statement less
+ * for the server to parse and plan per transaction. A connection reset
+ * (PQreset) clears the mark. Returns BS_OK, or BS_EDB with errstr.
+ */
+int bs_db_prepare_product(PGconn *conn, char *errstr, size_t errstr_size);
+
+/*
+ * Runs BEGIN, set_config('app.product', product, true), the `n` statements
+ * in order, and COMMIT as one libpq pipeline: one round trip to the server
+ * for the whole transaction, with the same row-level-security context as
+ * bs_db_begin_product() + bs_db_query() + bs_db_commit(). The connection
+ * must be idle (not in a transaction, not in pipeline mode); it is left in
+ * normal (non-pipeline) mode, outside any transaction, whatever happens.
+ *
+ * On success returns BS_OK and results[i] holds statement i's result (the
+ * caller frees each with PQclear). On any failure nothing is committed,
+ * every results[i] is NULL, errstr holds the first error, *kind (if not
+ * NULL) says what to do about it (bs_db_error_kind: TRANSIENT for a lost
+ * connection) and the return is BS_EDB; BS_EINVAL (nothing sent, kind
+ * FATAL) for an invalid product name, n == 0 or a connection that is not
+ * idle. On success *kind is BS_DB_ERROR_NONE.
+ */
+int bs_db_run_in_product(PGconn *conn, const char *product,
+                         const struct bs_db_statement *stmts, size_t n,
+                         PGresult **results, enum bs_db_error_kind *kind,
+                         char *errstr, size_t errstr_size);
 
 /* COMMIT. A failed commit leaves nothing applied: BS_EDB. */
 int bs_db_commit(PGconn *conn, char *errstr, size_t errstr_size);

@@ -103,6 +103,13 @@ static int copy_config(struct bs_consumer *c,
     c->handler = *h;
     c->conninfo = strdup(config->conninfo);
     c->batch = calloc((size_t)c->batch_size, sizeof(*c->batch));
+    if (h->apply_batch) {
+        c->batch_records =
+            calloc((size_t)c->batch_size, sizeof(*c->batch_records));
+        c->batch_meta = calloc((size_t)c->batch_size, sizeof(*c->batch_meta));
+        if (!c->batch_records || !c->batch_meta)
+            return bs_fail(errstr, size, BS_ENOMEM, "out of memory");
+    }
     if (!c->conninfo || !c->batch)
         return bs_fail(errstr, size, BS_ENOMEM, "out of memory");
     return BS_OK;
@@ -345,6 +352,8 @@ void bs_consumer_free(struct bs_consumer *c)
     if (c->db)
         PQfinish(c->db);
     free(c->batch);
+    free(c->batch_records);
+    free(c->batch_meta);
     free(c->conninfo);
     free(c);
 }

@@ -5,7 +5,8 @@
  * that cannot be decoded (to the DLQ, acknowledged), then applies the rest
  * in one transaction together with the partitions' next offsets. The batch
  * is first tried without savepoints (the common case costs one statement per
- * record); when a record is a data error the transaction is rolled back and
+ * record, or a few for the whole batch when the service has apply_batch);
+ * when a record is a data error the transaction is rolled back and
  * the batch redone with a savepoint around each record, so that record alone
  * is dead-lettered. Anything else that fails is returned as an
  * infrastructure error for consumer.c to retry; nothing here retries.
@@ -271,6 +272,40 @@ static void after_commit(struct bs_consumer *c,
     bs__consumer_update_lag(c, next);
 }
 
+/* Hands every record to apply_batch at once; a data error anywhere sends
+ * the batch back to be redone record by record. */
+static enum txn_outcome apply_all(struct bs_consumer *c, char *errstr,
+                                  size_t size)
+{
+    char reason[BS_CONSUMER_REASON_MAX];
+    enum bs_consumer_result result;
+    size_t n = 0;
+
+    for (size_t i = 0; i < c->count; i++) {
+        const rd_kafka_message_t *rkm = c->batch[i].rkm;
+
+        if (c->batch[i].state != BS__MSG_APPLY)
+            continue;
+        c->batch_records[n] = c->batch[i].decoded;
+        c->batch_meta[n++] = (struct bs_consumer_message){
+            rd_kafka_topic_name(rkm->rkt), rkm->partition, rkm->offset,
+            rkm->key, rkm->key_len};
+    }
+    if (n == 0)
+        return TXN_COMMITTED;
+    result = c->handler.apply_batch(c->handler.ctx, c->db, c->batch_records,
+                                    c->batch_meta, n, reason, sizeof(reason));
+    if (result == BS_CONSUMER_APPLIED)
+        return TXN_COMMITTED;
+    if (result == BS_CONSUMER_DATA_ERROR) {
+        bs_log_info("batch_redone_per_record count=%zu reason=\"%s\"", n,
+                    reason);
+        return TXN_DATA_ERROR;
+    }
+    snprintf(errstr, size, "%s", reason);
+    return TXN_INFRA_ERROR;
+}
+
 static enum txn_outcome run_transaction(struct bs_consumer *c, bool savepoints,
                                         char *errstr, size_t size)
 {
@@ -279,9 +314,12 @@ static enum txn_outcome run_transaction(struct bs_consumer *c, bool savepoints,
 
     if (bs_db_begin_product(c->db, c->product, errstr, size) != BS_OK)
         return TXN_INFRA_ERROR;
-    for (size_t i = 0; i < c->count && outcome == TXN_COMMITTED; i++)
-        if (c->batch[i].state == BS__MSG_APPLY)
-            outcome = apply_one(c, &c->batch[i], savepoints, errstr, size);
+    if (!savepoints && c->handler.apply_batch)
+        outcome = apply_all(c, errstr, size);
+    else
+        for (size_t i = 0; i < c->count && outcome == TXN_COMMITTED; i++)
+            if (c->batch[i].state == BS__MSG_APPLY)
+                outcome = apply_one(c, &c->batch[i], savepoints, errstr, size);
     if (outcome != TXN_COMMITTED)
         goto out;
 

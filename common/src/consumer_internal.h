@@ -58,6 +58,9 @@ struct bs_consumer {
 
     struct bs__consumer_msg *batch; /* batch_size slots */
     size_t count;
+    /* batch_size slots each, for handler.apply_batch (NULL without it) */
+    void **batch_records;
+    struct bs_consumer_message *batch_meta;
 
     bool resync;          /* seek to the stored offsets before the next batch */
     int backoff_ms;       /* the next infrastructure back-off */

@@ -1,11 +1,13 @@
 /*
  * projector.c - applies one UserEvent: see projector.h for the rules.
  *
- * Each event is one prepared statement: a data-modifying CTE records the
+ * Per record, one prepared statement: a data-modifying CTE records the
  * event id in webhook_events (ON CONFLICT DO NOTHING) and upserts the user
  * only when that insert happened, with the ordering and tombstone rules in
  * the upsert's WHERE clause. Only an event a rule ignored costs a second
- * statement (marking it 'skipped').
+ * statement (marking it 'skipped'). Whole batches take the set-based path
+ * of projector_batch.c, which falls back on this one where records of the
+ * batch interact.
  */
 #include "projector.h"
 
@@ -97,7 +99,7 @@ static int prepare(void *ctx, PGconn *conn, char *errstr, size_t errstr_size)
         if (!ok)
             return BS_EDB;
     }
-    return BS_OK;
+    return projector_prepare_batch(conn, errstr, errstr_size);
 }
 
 static int decode(void *ctx, const void *bytes, size_t len, void **decoded,
@@ -150,9 +152,9 @@ static enum bs_consumer_result run(PGconn *conn, const char *name, int n,
     return result;
 }
 
-static enum bs_consumer_result apply(void *ctx, PGconn *conn, void *decoded,
-                                     const struct bs_consumer_message *msg,
-                                     char *reason, size_t reason_size)
+enum bs_consumer_result projector_apply(void *ctx, PGconn *conn, void *decoded,
+                                        const struct bs_consumer_message *msg,
+                                        char *reason, size_t reason_size)
 {
     const struct bs_user_event *e = decoded;
     char type[32], updated[24], occurred[24];
@@ -200,8 +202,9 @@ struct bs_consumer_handler projector_handler(struct projector *projector)
     return (struct bs_consumer_handler){
         .ctx = projector,
         .decode = decode,
-        .apply = apply,
+        .apply = projector_apply,
         .free_decoded = free_decoded,
         .prepare = prepare,
+        .apply_batch = projector_apply_batch,
     };
 }

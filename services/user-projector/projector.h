@@ -37,4 +37,19 @@ void projector_free(struct projector *projector);
 /* The pipeline callbacks; `projector` must outlive the consumer. */
 struct bs_consumer_handler projector_handler(struct projector *projector);
 
+/* The handler's apply: one record, per-record statements (projector.c). */
+enum bs_consumer_result projector_apply(void *ctx, PGconn *conn, void *decoded,
+                                        const struct bs_consumer_message *msg,
+                                        char *reason, size_t reason_size);
+
+/* The handler's apply_batch: records that cannot interact set-based, the
+ * rest through projector_apply (projector_batch.c). */
+enum bs_consumer_result
+projector_apply_batch(void *ctx, PGconn *conn, void *const *decoded,
+                      const struct bs_consumer_message *msgs, size_t count,
+                      char *reason, size_t reason_size);
+
+/* Prepares projector_batch.c's statements; BS_OK or BS_EDB with errstr. */
+int projector_prepare_batch(PGconn *conn, char *errstr, size_t errstr_size);
+
 #endif

@@ -704,6 +704,273 @@ static void test_products_side_by_side_stay_apart(void)
                      0);
 }
 
+/* ---- several records of one batch ---------------------------------------- */
+
+#define MAX_PARTITIONS 64
+
+/* Where each partition of bestays.users ends. */
+struct topic_mark {
+    int count;
+    int64_t high[MAX_PARTITIONS];
+};
+
+/* Reads every partition's high watermark; 0, or -1 on failure. */
+static int topic_mark(struct topic_mark *mark)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(producer, "bestays.users", NULL);
+    int result = 0;
+
+    mark->count = 0;
+    if (rd_kafka_metadata(producer, 0, rkt, &md, DEADLINE_MS) != 0 ||
+        md->topic_cnt != 1 || md->topics[0].partition_cnt > MAX_PARTITIONS)
+        result = -1;
+    for (int p = 0; result == 0 && p < md->topics[0].partition_cnt; p++) {
+        int64_t low = 0;
+
+        if (md->topics[0].partitions[p].id != p ||
+            rd_kafka_query_watermark_offsets(producer, "bestays.users", p, &low,
+                                             &mark->high[p], DEADLINE_MS) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR)
+            result = -1;
+        else
+            mark->count = p + 1;
+    }
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return result;
+}
+
+static long long mark_total(const struct topic_mark *mark)
+{
+    long long total = 0;
+
+    for (int p = 0; p < mark->count; p++)
+        total += mark->high[p];
+    return total;
+}
+
+/* Stores `mark` as `group`'s offsets, so its projector starts there. */
+static int store_offsets(PGconn *conn, const char *group,
+                         const struct topic_mark *mark)
+{
+    char sql[512];
+
+    for (int p = 0; p < mark->count; p++) {
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO consumer_offsets (product, consumer_group,"
+                 " topic, partition, next_offset) VALUES ('bestays', '%s',"
+                 " 'bestays.users', %d, %" PRId64 ")",
+                 group, p, mark->high[p]);
+        if (bs_pg_exec(conn, sql, NULL) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Waits until `group` has stored offsets up to `end` in total. */
+static bool wait_caught_up(PGconn *conn, const char *group, long long end)
+{
+    char sql[512];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT least(coalesce(sum(next_offset), 0), %lld)"
+             " FROM consumer_offsets WHERE consumer_group = '%s'"
+             " AND topic = 'bestays.users'",
+             end, group);
+    return end >= 0 && wait_count(conn, sql, end) == end;
+}
+
+/* The status webhook_events holds for an event id (NULL: none). */
+static char *event_status(PGconn *conn, const char *event_id)
+{
+    char sql[512];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT string_agg(status, ',') FROM webhook_events"
+             " WHERE svix_id = '%s'",
+             event_id);
+    return bs_pg_text(conn, sql);
+}
+
+static void assert_status(PGconn *conn, const char *event_id,
+                          const char *expected)
+{
+    char *status = event_status(conn, event_id);
+
+    BS_ASSERT_STR_EQ(status, expected);
+    free(status);
+}
+
+static void assert_user(PGconn *conn, const char *id, const char *first_name,
+                        bool deleted)
+{
+    char sql[512];
+    char *text;
+
+    snprintf(sql, sizeof(sql),
+             "SELECT coalesce(first_name, '-') || (CASE WHEN deleted_at IS"
+             " NULL THEN '' ELSE ' (deleted)' END) FROM users"
+             " WHERE product = 'bestays' AND id = '%s'",
+             id);
+    text = bs_pg_text(conn, sql);
+    snprintf(sql, sizeof(sql), "%s%s", first_name, deleted ? " (deleted)" : "");
+    BS_ASSERT_STR_EQ(text, sql);
+    free(text);
+}
+
+/*
+ * What the test produced since `from` waits in the topic; then a projector
+ * with a new group starts on a new database (seeded by `seed` if not NULL)
+ * at `from`, so those records alone arrive, in as few batches as the batch
+ * size allows. Returns the owner connection to that database (the caller
+ * finishes it and drops the database).
+ */
+static PGconn *project_afresh(const struct topic_mark *from, const char *seed,
+                              char *dbname, size_t size)
+{
+    struct topic_mark end;
+    char group[128];
+    PGconn *conn;
+    pid_t pid;
+
+    if (topic_mark(&end) != 0 ||
+        migrate_new_database(&pg, "batch", dbname, size) != 0 ||
+        !(conn = bs_pg_connect(&pg, dbname, NULL)))
+        return NULL;
+    unique("test-batch", group, sizeof(group));
+    CU_ASSERT(store_offsets(conn, group, from) == 0);
+    if (seed)
+        CU_ASSERT(bs_pg_exec(conn, seed, NULL) == 0);
+    pid = projector_start("bestays", &pg, dbname, group, "batch");
+    CU_ASSERT(wait_caught_up(conn, group, mark_total(&end)));
+    BS_ASSERT_INT_EQ(projector_stop(pid, SIGTERM), 0);
+    return conn;
+}
+
+static void test_one_batch_of_states_of_one_user_ends_as_the_rules_say(void)
+{
+    char a[96], b[96], c[96], d[96], e[96], f[96], ghost[96], seed[1024];
+    char ev[9][96], batch_db[64];
+    struct topic_mark from;
+    PGconn *conn;
+
+    CU_ASSERT_FATAL(topic_mark(&from) == 0);
+
+    /* One user, out of order, a delete in the middle, a redelivery. */
+    unique("user", a, sizeof(a));
+    for (int i = 0; i < 9; i++)
+        unique("ev", ev[i], sizeof(ev[i]));
+    CU_ASSERT_FATAL(produce_bestays(BS_USER_CREATED, a, ev[0], 1000, "A1") ==
+                    BS_OK);
+    CU_ASSERT_FATAL(produce_bestays(BS_USER_UPDATED, a, ev[1], 3000, "A3") ==
+                    BS_OK);
+    CU_ASSERT_FATAL(produce_bestays(BS_USER_UPDATED, a, ev[2], 2000, "A2") ==
+                    BS_OK);
+    CU_ASSERT_FATAL(produce_bestays(BS_USER_UPDATED, a, ev[1], 3000, "A3") ==
+                    BS_OK);
+    CU_ASSERT_FATAL(produce_bestays(BS_USER_DELETED, a, ev[3], 2500, NULL) ==
+                    BS_OK);
+    CU_ASSERT_FATAL(produce_bestays(BS_USER_UPDATED, a, ev[4], 4000, "A4") ==
+                    BS_OK);
+
+    /* Users seen once in the batch, some against a stored state. */
+    unique("user", b, sizeof(b));
+    unique("user", c, sizeof(c));
+    unique("user", d, sizeof(d));
+    unique("user", e, sizeof(e));
+    unique("user", f, sizeof(f));
+    unique("ev", ghost, sizeof(ghost));
+    CU_ASSERT_FATAL(produce_bestays(BS_USER_UPDATED, b, ev[5], 5000, "B") ==
+                    BS_OK);
+    CU_ASSERT_FATAL(produce_bestays(BS_USER_DELETED, c, ev[6], 5000, NULL) ==
+                    BS_OK);
+    CU_ASSERT_FATAL(produce_bestays(BS_USER_UPDATED, d, ev[7], 4000, "Old") ==
+                    BS_OK);
+    CU_ASSERT_FATAL(
+        produce_bestays(BS_USER_CREATED, e, ev[8], 9000, "Zombie") == BS_OK);
+    CU_ASSERT_FATAL(produce_bestays(BS_USER_CREATED, f, ghost, 1000, "Ghost") ==
+                    BS_OK);
+    snprintf(seed, sizeof(seed),
+             "INSERT INTO users (product, id, first_name, clerk_updated_at,"
+             " deleted_at) VALUES ('bestays', '%s', 'Stored', 5000, NULL),"
+             " ('bestays', '%s', 'Gone', 5000, now());"
+             " INSERT INTO webhook_events (product, svix_id, event_type,"
+             " status) VALUES ('bestays', '%s', 'user.created', 'failed')",
+             d, e, ghost);
+
+    conn = project_afresh(&from, seed, batch_db, sizeof(batch_db));
+    CU_ASSERT_FATAL(conn != NULL);
+
+    /* A: the newest state before the delete, then the tombstone. */
+    assert_user(conn, a, "A3", true);
+    assert_status(conn, ev[0], "processed");
+    assert_status(conn, ev[1], "processed");
+    assert_status(conn, ev[2], "skipped");
+    assert_status(conn, ev[3], "processed");
+    assert_status(conn, ev[4], "skipped");
+    assert_user(conn, b, "B", false);
+    assert_user(conn, c, "-", true);
+    assert_status(conn, ev[6], "processed");
+    assert_user(conn, d, "Stored", false);
+    assert_status(conn, ev[7], "skipped");
+    assert_user(conn, e, "Gone", true);
+    assert_status(conn, ev[8], "skipped");
+    /* An event id seen before changes nothing. */
+    BS_ASSERT_INT_EQ(
+        countf(conn, "SELECT count(*) FROM users WHERE id = '%s'%s", f, ""), 0);
+    assert_status(conn, ghost, "failed");
+
+    PQfinish(conn);
+    bs_pg_drop_database(&pg, batch_db);
+}
+
+static void test_one_batch_with_a_bad_record_applies_the_others(void)
+{
+    char good[2][96], bad[96], twice[96], ev[5][96], batch_db[64];
+    struct user invalid = {"bestays", "bestays", BS_USER_CREATED, bad,
+                           ev[2],     1000,      "Bad",           "superhero"};
+    struct topic_mark from;
+    PGconn *conn;
+
+    CU_ASSERT_FATAL(topic_mark(&from) == 0);
+    for (int i = 0; i < 5; i++)
+        unique("ev", ev[i], sizeof(ev[i]));
+    unique("user", good[0], sizeof(good[0]));
+    unique("user", good[1], sizeof(good[1]));
+    unique("user", bad, sizeof(bad));
+    unique("user", twice, sizeof(twice));
+    CU_ASSERT_FATAL(produce_bestays(BS_USER_CREATED, good[0], ev[0], 1000,
+                                    "Good0") == BS_OK);
+    CU_ASSERT_FATAL(produce_bestays(BS_USER_CREATED, twice, ev[1], 1000,
+                                    "Twice1") == BS_OK);
+    CU_ASSERT_FATAL(produce("bestays.users", &invalid) == BS_OK);
+    CU_ASSERT_FATAL(produce_bestays(BS_USER_UPDATED, twice, ev[3], 2000,
+                                    "Twice2") == BS_OK);
+    CU_ASSERT_FATAL(produce_bestays(BS_USER_CREATED, good[1], ev[4], 1000,
+                                    "Good1") == BS_OK);
+
+    conn = project_afresh(&from, NULL, batch_db, sizeof(batch_db));
+    CU_ASSERT_FATAL(conn != NULL);
+    assert_user(conn, good[0], "Good0", false);
+    assert_user(conn, good[1], "Good1", false);
+    assert_user(conn, twice, "Twice2", false);
+    assert_status(conn, ev[1], "processed");
+    BS_ASSERT_INT_EQ(
+        countf(conn, "SELECT count(*) FROM users WHERE id = '%s'%s", bad, ""),
+        0);
+    BS_ASSERT_INT_EQ(countf(conn,
+                            "SELECT count(*) FROM webhook_events"
+                            " WHERE svix_id = '%s'%s",
+                            ev[2], ""),
+                     0);
+    CU_ASSERT(dlq_count(bad, "constraint_violation") >= 1);
+
+    PQfinish(conn);
+    bs_pg_drop_database(&pg, batch_db);
+}
+
 /* ---- crash and outage ---------------------------------------------------- */
 
 /* Produces versions [from, to) of every user of the stream, async. */
@@ -942,6 +1209,10 @@ static CU_TestInfo pipeline_tests[] = {
      test_constraint_violation_goes_to_dlq_rest_applied},
     {"undecodable_message_goes_to_dlq", test_undecodable_message_goes_to_dlq},
     {"products_side_by_side_stay_apart", test_products_side_by_side_stay_apart},
+    {"one_batch_of_states_of_one_user_ends_as_the_rules_say",
+     test_one_batch_of_states_of_one_user_ends_as_the_rules_say},
+    {"one_batch_with_a_bad_record_applies_the_others",
+     test_one_batch_with_a_bad_record_applies_the_others},
     {"sigkill_mid_stream_loses_and_doubles_nothing",
      test_sigkill_mid_stream_loses_and_doubles_nothing},
     {"second_member_takes_partitions_at_stored_offsets",

@@ -17,6 +17,9 @@
  * Dead-letter messages are acknowledged by the broker before the transaction
  * that moves past them commits (at worst a DLQ copy is written twice).
  *
+ * A service may also apply a whole batch at once (apply_batch, optional);
+ * when that finds a data error the batch is redone record by record.
+ *
  * A data error in one record (apply says BS_CONSUMER_DATA_ERROR) sends that
  * message alone to the DLQ and the rest of the batch is applied (the batch is
  * retried with a savepoint around each record). An infrastructure error
@@ -101,6 +104,24 @@ struct bs_consumer_handler {
     /* Optional: runs after every (re)connection, outside a transaction
      * (prepare statements here). BS_OK, or an error that is retried. */
     int (*prepare)(void *ctx, PGconn *conn, char *errstr, size_t errstr_size);
+
+    /*
+     * Optional: applies the whole batch at once (e.g. a few set-based
+     * statements over arrays) inside the pipeline's transaction, with the
+     * same outcome as calling apply on each record in order. decoded[i] and
+     * msgs[i], i < count, are the records that passed the tenant and decode
+     * checks, in consumption order; both arrays and what they point at stay
+     * the pipeline's and are valid during the call only. BS_CONSUMER_APPLIED
+     * when every record is applied; BS_CONSUMER_DATA_ERROR when any is a
+     * data error (the pipeline then rolls back and redoes the batch with
+     * apply, one savepoint per record, so that record alone is
+     * dead-lettered); BS_CONSUMER_INFRA_ERROR as for apply. When NULL, apply
+     * is called per record. Like apply: no BEGIN, COMMIT or ROLLBACK.
+     */
+    enum bs_consumer_result (*apply_batch)(
+        void *ctx, PGconn *conn, void *const *decoded,
+        const struct bs_consumer_message *msgs, size_t count, char *reason,
+        size_t reason_size);
 };
 
 struct bs_consumer_config {

@@ -14,7 +14,6 @@
 #include "bs/log.h"
 #include "bs/signals.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,54 +98,37 @@ static const struct bs_http_route routes[] = {
     {"OPTIONS", "/api/v1/properties/{id}", gw_handle_preflight, 0},
 };
 
-/* An integer variable in [min, max]; BS_ECONFIG with errstr otherwise. */
-static int parse_number(const struct bs_program *program, const char *name,
-                        unsigned long min, unsigned long max,
-                        unsigned long *out, char *errstr, size_t errstr_size)
-{
-    const char *text = bs_config_get(program->config, name);
-    char *end = NULL;
-
-    errno = 0;
-    *out = text ? strtoul(text, &end, 10) : 0;
-    if (!text || !*text || *end || errno || *out < min || *out > max ||
-        text[0] == '-')
-        return bs_fail(errstr, errstr_size, BS_ECONFIG,
-                       "%s='%s' is not a whole number from %lu to %lu", name,
-                       text ? text : "", min, max);
-    return BS_OK;
-}
-
 static int settings_load(const struct bs_program *program,
                          struct settings *settings, char *errstr,
                          size_t errstr_size)
 {
-    unsigned long port, threads, max_body, pool, timeout;
+    const struct bs_config *config = program->config;
+    long port, threads, max_body, pool, timeout;
     int result;
 
-    result = parse_number(program, "HTTP_PORT", 0, 65535, &port, errstr,
-                          errstr_size);
+    result = bs_config_get_number(config, "HTTP_PORT", 0, 65535, &port, errstr,
+                                  errstr_size);
     if (result == BS_OK)
-        result = parse_number(program, "HTTP_THREADS", 1, 1024, &threads,
-                              errstr, errstr_size);
+        result = bs_config_get_number(config, "HTTP_THREADS", 1, 1024, &threads,
+                                      errstr, errstr_size);
     if (result == BS_OK)
-        result =
-            parse_number(program, "HTTP_MAX_BODY", 1024, 16ul * 1024 * 1024,
-                         &max_body, errstr, errstr_size);
+        result = bs_config_get_number(config, "HTTP_MAX_BODY", 1024,
+                                      16L * 1024 * 1024, &max_body, errstr,
+                                      errstr_size);
     if (result == BS_OK)
-        result = parse_number(program, "DB_POOL_SIZE", 0, 1024, &pool, errstr,
-                              errstr_size);
+        result = bs_config_get_number(config, "DB_POOL_SIZE", 0, 1024, &pool,
+                                      errstr, errstr_size);
     if (result == BS_OK)
-        result = parse_number(program, "PUBLISH_TIMEOUT_MS", 1, 60000, &timeout,
-                              errstr, errstr_size);
+        result = bs_config_get_number(config, "PUBLISH_TIMEOUT_MS", 1, 60000,
+                                      &timeout, errstr, errstr_size);
     if (result != BS_OK)
         return result;
 
     settings->address = bs_config_get(program->config, "HTTP_ADDR");
     settings->port = (unsigned)port;
     settings->threads = (unsigned)threads;
-    settings->max_body = max_body;
-    settings->pool_size = pool ? pool : threads;
+    settings->max_body = (size_t)max_body;
+    settings->pool_size = (size_t)(pool ? pool : threads);
     settings->publish_timeout_ms = (int)timeout;
     return BS_OK;
 }

@@ -11,7 +11,7 @@ packages=(
     librdkafka-dev libavro-dev libpq-dev libmicrohttpd-dev libjansson-dev
     libssl-dev libjwt-dev libutf8proc-dev libcunit1-dev libcurl4-openssl-dev
     postgresql-15 postgresql-client-15 kcat clang-format valgrind curl
-    util-linux procps
+    util-linux procps openssl
 )
 if [[ "${1:-}" == "--kafka" ]]; then
     packages+=(openjdk-17-jre-headless maven)

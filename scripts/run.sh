@@ -65,6 +65,21 @@ webhook_secret_file() {
     echo "$file"
 }
 
+# The public key a product's gateway checks session tokens against. A real
+# deployment uses its Clerk instance's PEM key; here a development key pair
+# is made once per product (the private half stays in the run directory, so
+# a developer can sign test tokens with it). Put a Clerk instance's public
+# key in run/<product>.jwt-public.pem to use that instead.
+jwt_public_key_file() {
+    local public="$run_dir/$1.jwt-public.pem" private="$run_dir/$1.jwt-private.pem"
+    if [[ ! -s "$public" ]]; then
+        (umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+            -out "$private" 2>/dev/null)
+        openssl pkey -in "$private" -pubout -out "$public"
+    fi
+    echo "$public"
+}
+
 # start_service <binary> <product> <log name> [NAME=value...]
 start_service() {
     local binary=$1 product=$2 log=$3
@@ -76,8 +91,8 @@ start_service() {
 }
 
 # Each product gets its own processes: one product per process, always.
-# webhook-ingest listens on 8001, 8002, ...; user-projector serves its
-# /healthz, /readyz and /metrics on 8021, 8022, ...
+# webhook-ingest listens on 8001, 8002, ...; api-gateway on 8011, 8012, ...;
+# user-projector serves its /healthz, /readyz and /metrics on 8021, 8022, ...
 index=0
 for product in ${products//,/ }; do
     start_service services/webhook-ingest/webhook-ingest "$product" \
@@ -86,8 +101,13 @@ for product in ${products//,/ }; do
     start_service services/user-projector/user-projector "$product" \
         "user-projector-$product" HTTP_PORT=$((8021 + index)) \
         DATABASE_URL="$service_db_url"
+    start_service services/api-gateway/api-gateway "$product" \
+        "api-gateway-$product" HTTP_PORT=$((8011 + index)) \
+        DATABASE_URL="$service_db_url" \
+        CLERK_JWT_KEY_FILE="$(jwt_public_key_file "$product")"
     printf -v "webhook_port_${product//-/_}" '%s' $((8001 + index))
     printf -v "projector_port_${product//-/_}" '%s' $((8021 + index))
+    printf -v "gateway_port_${product//-/_}" '%s' $((8011 + index))
     index=$((index + 1))
 done
 sleep 1
@@ -119,6 +139,9 @@ for product in ${products//,/ }; do
     echo "  $product"
     echo "    webhook-ingest  http://127.0.0.1:${!port_var}/api/v1/webhooks/clerk" \
         "(secret: $run_dir/$product.webhook-secret)"
+    gateway_var="gateway_port_${product//-/_}"
+    echo "    api-gateway     http://127.0.0.1:${!gateway_var}/api/health" \
+        "(token key: $run_dir/$product.jwt-public.pem)"
     echo "    user-projector  http://127.0.0.1:${!projector_var}/metrics"
 done
 cat <<TXT

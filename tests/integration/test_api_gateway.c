@@ -14,6 +14,7 @@
  */
 #include "broker_harness.h"
 #include "harness.h"
+#include "service_harness.h"
 #include "session_token.h"
 #include "pg_harness.h"
 
@@ -260,23 +261,6 @@ static const char *item_ids(const struct reply *reply, char *buf, size_t size)
 
 /* ---- processes ---------------------------------------------------------- */
 
-static unsigned free_port(void)
-{
-    struct sockaddr_in addr = {.sin_family = AF_INET,
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(addr);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    unsigned port = 0;
-
-    if (fd < 0)
-        return 0;
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
-        port = ntohs(addr.sin_port);
-    close(fd);
-    return port;
-}
-
 /* Up when /healthz answers 200. */
 static bool instance_up(struct instance *instance)
 {
@@ -310,7 +294,7 @@ static int instance_start_on(struct instance *instance, const char *product,
              (int)getpid());
     bs_test_state_path(name, log_path, sizeof(log_path));
     instance->product = product;
-    instance->port = free_port();
+    instance->port = bs_svc_free_port();
     instance->key = EVP_RSA_gen(2048);
     pem = bs_test_public_pem(instance->key);
     bs_pg_conninfo(&pg_env, dbname, BS_PG_SERVICE_ROLE, conninfo,

@@ -11,6 +11,7 @@
  */
 #include "broker_harness.h"
 #include "harness.h"
+#include "service_harness.h"
 
 #include "bs/codec.h"
 #include "bs/error.h"
@@ -62,23 +63,6 @@ static char *user_created; /* tests/data/clerk/user_created.json */
 /* ---- processes ---------------------------------------------------------- */
 
 /* A port nobody listens on right now (the kernel's choice). */
-static unsigned free_port(void)
-{
-    struct sockaddr_in addr = {.sin_family = AF_INET,
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(addr);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    unsigned port = 0;
-
-    if (fd < 0)
-        return 0;
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
-        port = ntohs(addr.sin_port);
-    close(fd);
-    return port;
-}
-
 static void reply_clear(struct reply *reply)
 {
     free(reply->body);
@@ -181,7 +165,7 @@ static int instance_start(struct instance *instance, const char *product,
              (int)getpid());
     bs_test_state_path(name, log_path, sizeof(log_path));
     instance->product = product;
-    instance->port = free_port();
+    instance->port = bs_svc_free_port();
     snprintf(port_env, sizeof(port_env), "HTTP_PORT=%u", instance->port);
 
     instance->pid = fork();

@@ -29,6 +29,8 @@ const char *bs_strerror(int status)
         return "not found";
     case BS_ETIMEDOUT:
         return "timed out";
+    case BS_EUNAVAILABLE:
+        return "service unavailable";
     default:
         return "unknown error";
     }

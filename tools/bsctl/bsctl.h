@@ -13,4 +13,13 @@ int bsctl_migrate(struct bs_program *program, int argc, char **argv);
 /* bsctl webhook sign [--id MSG_ID] [--timestamp UNIX] [--file BODY] */
 int bsctl_webhook(struct bs_program *program, int argc, char **argv);
 
+/* bsctl faq reindex --product P [--stale | --all | --document ID] ... */
+int bsctl_faq(struct bs_program *program, int argc, char **argv);
+
+/* bsctl audit verify --product P */
+int bsctl_audit(struct bs_program *program, int argc, char **argv);
+
+/* bsctl replay --product P --topic users|faq|audit|all ... */
+int bsctl_replay(struct bs_program *program, int argc, char **argv);
+
 #endif

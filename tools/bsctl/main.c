@@ -43,6 +43,9 @@ static int bsctl_config(struct bs_program *program, int argc, char **argv)
 static const struct bsctl_command commands[] = {
     {"migrate", bsctl_migrate},
     {"webhook", bsctl_webhook},
+    {"faq", bsctl_faq},
+    {"audit", bsctl_audit},
+    {"replay", bsctl_replay},
     {"config", bsctl_config},
 };
 

@@ -13,15 +13,16 @@
 
 enum bs_status {
     BS_OK = 0,
-    BS_EINVAL = -1,    /* bad argument or malformed input */
-    BS_ENOMEM = -2,    /* allocation failed */
-    BS_EIO = -3,       /* file or socket error */
-    BS_ECONFIG = -4,   /* configuration error: refuse to start */
-    BS_EDB = -5,       /* PostgreSQL error */
-    BS_EKAFKA = -6,    /* broker error */
-    BS_EDECODE = -7,   /* bytes that cannot be decoded */
-    BS_ENOTFOUND = -8, /* a named thing does not exist */
-    BS_ETIMEDOUT = -9  /* a bounded wait ran out */
+    BS_EINVAL = -1,       /* bad argument or malformed input */
+    BS_ENOMEM = -2,       /* allocation failed */
+    BS_EIO = -3,          /* file or socket error */
+    BS_ECONFIG = -4,      /* configuration error: refuse to start */
+    BS_EDB = -5,          /* PostgreSQL error */
+    BS_EKAFKA = -6,       /* broker error */
+    BS_EDECODE = -7,      /* bytes that cannot be decoded */
+    BS_ENOTFOUND = -8,    /* a named thing does not exist */
+    BS_ETIMEDOUT = -9,    /* a bounded wait ran out */
+    BS_EUNAVAILABLE = -10 /* a remote service is down: try again later */
 };
 
 /* Returns a static name for a BS_E* code, e.g. "invalid argument". */

@@ -1,0 +1,13 @@
+/* bsctl audit: being written (issue work in progress). */
+#include "bsctl.h"
+
+#include <stdio.h>
+
+int bsctl_audit(struct bs_program *program, int argc, char **argv)
+{
+    (void)program;
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "bsctl: audit is not available yet\n");
+    return 64;
+}

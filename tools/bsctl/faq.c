@@ -1,0 +1,13 @@
+/* bsctl faq: being written (issue work in progress). */
+#include "bsctl.h"
+
+#include <stdio.h>
+
+int bsctl_faq(struct bs_program *program, int argc, char **argv)
+{
+    (void)program;
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "bsctl: faq is not available yet\n");
+    return 64;
+}

@@ -5,7 +5,9 @@
  * run of whole paragraphs/sentences up to max_bytes; a sentence longer than
  * that is cut between words, and a single word longer than that between
  * UTF-8 code points (never inside one). Consecutive chunks share about
- * overlap_bytes of text (whole words) so a passage cut in two is still found.
+ * overlap_bytes of text (whole words) so a passage cut in two is still found;
+ * a chunk that ends at a paragraph end cut nothing, so the next one starts
+ * with the next paragraph.
  * Whitespace is collapsed; a text with no visible characters has no chunks.
  *
  * BS_CHUNKER_VERSION names this algorithm and its default sizes. It is

@@ -57,7 +57,8 @@ int bs_embedder_from_config(const struct bs_config *config,
                             struct bs_embedder **out, char *errstr,
                             size_t errstr_size);
 
-/* The hash embedder with `dimension` buckets (tests, benchmarks, tools). */
+/* The hash embedder with `dimension` buckets, 16 to 65536 (tests,
+ * benchmarks, tools). BS_EINVAL outside that range. */
 int bs_embedder_new_hash(size_t dimension, struct bs_embedder **out,
                          char *errstr, size_t errstr_size);
 
@@ -72,10 +73,13 @@ size_t bs_embedder_dimension(const struct bs_embedder *embedder);
  * openai embedder is used by one thread at a time. Returns:
  *   BS_OK
  *   BS_EINVAL        these inputs can never be embedded (invalid UTF-8, or
- *                    the endpoint answered 4xx other than 408/429, or a
- *                    malformed body, wrong count or dimension): a data error
+ *                    the endpoint refused them with a 4xx other than
+ *                    401/403/404/408/429, or a malformed body, wrong count
+ *                    or dimension): a data error
  *   BS_EUNAVAILABLE  the endpoint stayed unreachable, timed out or answered
- *                    429/5xx through every retry: an infrastructure error
+ *                    429/5xx through every retry, or answered 401/403/404
+ *                    (a wrong key or URL: the deployment's fault, not the
+ *                    document's): an infrastructure error
  *   BS_ENOMEM
  * with a line in errstr (no input text, no key).
  */

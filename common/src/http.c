@@ -12,6 +12,11 @@
  * Metrics and the log line are recorded when the answer is queued, before a
  * byte of it is sent, so a client that has read a response can rely on it
  * being counted. Per-request code lives in http_exchange.c.
+ *
+ * Two further callbacks watch each request line for NUL bytes in the
+ * target (see conn_state below), and MHD_OPTION_CONNECTION_TIMEOUT closes
+ * connections idle for connection_timeout_s, half-sent requests included
+ * (slow-loris clients).
  */
 #include "http_internal.h"
 
@@ -22,6 +27,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,11 +162,96 @@ static void in_flight_done(struct bs_http_server *server)
     pthread_mutex_unlock(&server->lock);
 }
 
+/*
+ * NUL bytes in the request target. libmicrohttpd 0.9.75 hands the target
+ * out as a C string, so both a raw NUL ("GET /a\0/../b HTTP/1.1") and a
+ * decoded one ("/a%00/../b") would cut it short and serve "/a". The layer
+ * notices both per connection and answers 400 instead:
+ *
+ * - the URI log callback sees the raw target before anything else and
+ *   records its strlen(). The target and the HTTP version come from one
+ *   request line with exactly one NUL (the separating space) between them,
+ *   so when the version starts further than strlen + 1 after the target,
+ *   the target held a raw NUL;
+ * - the unescape callback decodes every %HH in the path and the query with
+ *   libmicrohttpd's own decoder and records whether a NUL came out.
+ *
+ * Both run while libmicrohttpd parses the request line, on the worker that
+ * owns the connection, before on_request() sees the request.
+ */
+struct conn_state {
+    size_t raw_target_len;
+    bool target_seen;
+    bool decoded_nul;
+};
+
+static struct conn_state *conn_state_of(struct MHD_Connection *connection)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return info ? info->socket_context : NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *connection,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    (void)connection;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        *socket_context = calloc(1, sizeof(struct conn_state));
+    else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        free(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct conn_state *state = conn_state_of(conn);
+
+    (void)cls;
+    if (state)
+        *state = (struct conn_state){.raw_target_len = strlen(uri),
+                                     .target_seen = true};
+    return NULL; /* the request's *req_cls: no exchange yet */
+}
+
+static size_t on_unescape(void *cls, struct MHD_Connection *conn, char *text)
+{
+    struct conn_state *state = conn_state_of(conn);
+    size_t len = MHD_http_unescape(text);
+
+    (void)cls;
+    if (state && memchr(text, '\0', len))
+        state->decoded_nul = true;
+    return len;
+}
+
+/* True when the request's target held a NUL byte, raw or percent-encoded.
+ * `url` still points where the raw target began (decoding is in place). */
+static bool target_has_nul(struct MHD_Connection *connection, const char *url,
+                           const char *version)
+{
+    const struct conn_state *state = conn_state_of(connection);
+    uintptr_t target = (uintptr_t)url;
+    uintptr_t after = (uintptr_t)version;
+
+    if (!state || !state->target_seen)
+        return false;
+    if (state->decoded_nul)
+        return true;
+    /* A version not after the target tells nothing (libmicrohttpd refuses
+     * request lines without one anyway). */
+    return after > target && after - target != state->raw_target_len + 1;
+}
+
 /* First call for a request: create, route, maybe answer at once. */
 static enum MHD_Result request_begin(struct bs_http_server *server,
                                      struct MHD_Connection *connection,
                                      const char *url, const char *method,
-                                     void **req_cls)
+                                     bool nul_in_target, void **req_cls)
 {
     struct bs__http_exchange *ex =
         bs__http_exchange_new(server, connection, url, method);
@@ -170,6 +261,11 @@ static enum MHD_Result request_begin(struct bs_http_server *server,
     *req_cls = ex;
     in_flight_add(server);
 
+    if (nul_in_target) {
+        bs__http_exchange_error(ex, MHD_HTTP_BAD_REQUEST, "bad_request",
+                                "the request target holds a NUL byte");
+        return exchange_queue(ex);
+    }
     if (!bs__http_exchange_route(ex))
         return exchange_queue(ex);
     return MHD_YES;
@@ -193,7 +289,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection,
     struct bs__http_exchange *ex = *req_cls;
 
     if (!ex)
-        return request_begin(cls, connection, url, method, req_cls);
+        return request_begin(cls, connection, url, method,
+                             target_has_nul(connection, url, version), req_cls);
 
     /* Body chunks are kept up to the limit, then dropped. */
     if (*upload_data_size > 0) {
@@ -456,6 +553,9 @@ static int daemon_start(struct bs_http_server *server,
         flags, (uint16_t)config->port, NULL, NULL, on_request, server,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, server,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, server,
+        MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, server,
         MHD_OPTION_EXTERNAL_LOGGER, on_library_log, server,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
         or_default(config->connection_limit, BS_HTTP_CONNECTION_LIMIT),

@@ -5,6 +5,8 @@
  * port and talks to it over TCP with libcurl: routing, request ids,
  * X-Product, JSON errors, body limits (declared and chunked), byte-exact
  * bodies, built-in endpoints, metrics, keep-alive and the graceful drain.
+ * Raw sockets play what curl will not: half-sent requests (slow-loris) and
+ * NUL bytes in the request target.
  * Needs nothing external, hence label "unit".
  */
 #include "harness.h"
@@ -24,6 +26,10 @@
 #include <string.h>
 #include <strings.h>
 #include <poll.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -159,7 +165,8 @@ static const struct bs_http_route routes[] = {
 
 /* Server */
 
-static void server_up_limited(unsigned per_ip_connection_limit)
+static void server_up_with(unsigned per_ip_connection_limit,
+                           unsigned connection_timeout_s)
 {
     struct bs_http_config config = {
         .address = "127.0.0.1",
@@ -171,6 +178,7 @@ static void server_up_limited(unsigned per_ip_connection_limit)
         .builtin_endpoints = true,
         .ready = check_ready,
         .per_ip_connection_limit = per_ip_connection_limit,
+        .connection_timeout_s = connection_timeout_s,
     };
     char errstr[256] = "";
 
@@ -184,6 +192,11 @@ static void server_up_limited(unsigned per_ip_connection_limit)
         bs_http_server_start(&config, &server, errstr, sizeof(errstr)), BS_OK);
     BS_ASSERT_STR_EQ(errstr, "");
     CU_ASSERT_NOT_EQUAL(bs_http_server_port(server), 0);
+}
+
+static void server_up_limited(unsigned per_ip_connection_limit)
+{
+    server_up_with(per_ip_connection_limit, 0);
 }
 
 static void server_up(void)
@@ -860,6 +873,223 @@ static void test_per_address_limit_refuses_a_second_connection(void)
     server_down();
 }
 
+/* Raw sockets, for what a well-behaved client never sends. */
+
+#define RAW_WAIT_MS 20000 /* a generous bound, never the thing tested */
+
+static int raw_connect(unsigned port)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_FATAL(connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0);
+    return fd;
+}
+
+static void raw_send(int fd, const char *data, size_t len)
+{
+    CU_ASSERT_EQUAL(send(fd, data, len, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/*
+ * Reads until the server closes the connection, keeping up to size - 1
+ * bytes (NUL-terminated). Returns false when the server kept it open for
+ * RAW_WAIT_MS.
+ */
+static bool raw_read_until_closed(int fd, char *buf, size_t size)
+{
+    struct timespec start, now;
+    size_t used = 0;
+
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        char chunk[4096];
+        ssize_t n;
+        long waited;
+
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        waited = (now.tv_sec - start.tv_sec) * 1000 +
+                 (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (waited >= RAW_WAIT_MS ||
+            poll(&pfd, 1, (int)(RAW_WAIT_MS - waited)) <= 0)
+            break;
+        n = recv(fd, chunk, sizeof(chunk), 0);
+        if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+            buf[used] = '\0';
+            return true;
+        }
+        if (n < 0)
+            break;
+        if (used + (size_t)n < size) {
+            memcpy(buf + used, chunk, (size_t)n);
+            used += (size_t)n;
+        }
+    }
+    buf[used] = '\0';
+    return false;
+}
+
+/* Reads one response with a Content-Length body (keep-alive). */
+static bool raw_read_response(int fd, char *buf, size_t size)
+{
+    size_t used = 0;
+
+    while (used + 1 < size) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        const char *end, *length;
+        ssize_t n;
+
+        if (poll(&pfd, 1, RAW_WAIT_MS) <= 0)
+            return false;
+        n = recv(fd, buf + used, size - 1 - used, 0);
+        if (n <= 0)
+            return false;
+        used += (size_t)n;
+        buf[used] = '\0';
+        end = strstr(buf, "\r\n\r\n");
+        length = strstr(buf, "\r\nContent-Length: ");
+        if (end && length &&
+            used >= (size_t)(end + 4 - buf) + strtoul(length + 18, NULL, 10))
+            return true;
+    }
+    return false;
+}
+
+/* Sends one raw request (which should say Connection: close) and returns
+ * what came back before the server closed. */
+static bool raw_exchange(const char *request, size_t len, char *reply,
+                         size_t size)
+{
+    int fd = raw_connect(bs_http_server_port(server));
+    bool closed;
+
+    raw_send(fd, request, len);
+    closed = raw_read_until_closed(fd, reply, size);
+    close(fd);
+    return closed;
+}
+
+#define RAW(literal) literal, sizeof(literal) - 1
+
+static void test_slow_and_idle_connections_are_closed(void)
+{
+    static const struct {
+        const char *data;
+        size_t len;
+    } partial[] = {
+        {RAW("")}, /* connects, then says nothing */
+        {RAW("GET /hel")},
+        {RAW("GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: ")},
+        {RAW("POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+             "abc")},
+        {RAW("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")}, /* then idles */
+    };
+    int fds[sizeof(partial) / sizeof(partial[0])];
+    char reply[4096];
+
+    server_up_with(0, 1);
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+        fds[i] = raw_connect(bs_http_server_port(server));
+        if (partial[i].len)
+            raw_send(fds[i], partial[i].data, partial[i].len);
+    }
+    /* Each is closed by the server, well before the test's own bound. */
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+        CU_ASSERT_TRUE(raw_read_until_closed(fds[i], reply, sizeof(reply)));
+        close(fds[i]);
+    }
+    /* The complete request was answered before its connection idled out;
+     * the half-sent body never reached its handler. */
+    CU_ASSERT_PTR_NOT_NULL(strstr(reply, "HTTP/1.1 200"));
+    BS_ASSERT_INT_EQ(atomic_load(&small_runs), 0);
+    server_down();
+}
+
+static void test_keep_alive_client_is_served_under_a_short_timeout(void)
+{
+    CURL *curl = curl_easy_init();
+    struct reply reply;
+
+    server_up_with(0, 1);
+    for (int i = 0; i < 5; i++) {
+        http_call_on(curl, bs_http_server_port(server),
+                     &(struct call){.path = "/hello"}, &reply);
+        BS_ASSERT_INT_EQ(reply.status, 200);
+        BS_ASSERT_INT_EQ(reply.connects, i == 0 ? 1 : 0);
+        reply_free(&reply);
+    }
+    curl_easy_cleanup(curl);
+    server_down();
+}
+
+static void assert_raw_status(const char *request, size_t len,
+                              const char *status_line)
+{
+    char reply[8192];
+
+    CU_ASSERT_TRUE(raw_exchange(request, len, reply, sizeof(reply)));
+    CU_ASSERT_EQUAL(strncmp(reply, status_line, strlen(status_line)), 0);
+    if (strncmp(status_line, "HTTP/1.1 400", 12) == 0) {
+        CU_ASSERT_PTR_NOT_NULL(strstr(reply, "\"code\":\"bad_request\""));
+        CU_ASSERT_PTR_NOT_NULL(strstr(reply, "X-Product: " PRODUCT));
+    }
+}
+
+static void test_nul_in_request_target_is_400(void)
+{
+    char reply[8192];
+    int fd;
+
+    server_up();
+    /* Raw NUL bytes, in the path and in the query. */
+    assert_raw_status(RAW("GET /hello\0/x HTTP/1.1\r\nHost: x\r\n"
+                          "Connection: close\r\n\r\n"),
+                      "HTTP/1.1 400");
+    assert_raw_status(RAW("GET /hello\0 HTTP/1.1 HTTP/1.1\r\nHost: x\r\n"
+                          "Connection: close\r\n\r\n"),
+                      "HTTP/1.1 400");
+    assert_raw_status(RAW("GET /hello?q=a\0b HTTP/1.1\r\nHost: x\r\n"
+                          "Connection: close\r\n\r\n"),
+                      "HTTP/1.1 400");
+    /* Percent-encoded ones. */
+    assert_raw_status(RAW("GET /hello%00/x HTTP/1.1\r\nHost: x\r\n"
+                          "Connection: close\r\n\r\n"),
+                      "HTTP/1.1 400");
+    assert_raw_status(RAW("GET /items/a%00b HTTP/1.1\r\nHost: x\r\n"
+                          "Connection: close\r\n\r\n"),
+                      "HTTP/1.1 400");
+    assert_raw_status(RAW("GET /hello?q=%00 HTTP/1.1\r\nHost: x\r\n"
+                          "Connection: close\r\n\r\n"),
+                      "HTTP/1.1 400");
+    /* Clean targets, encoded or not, are unaffected. */
+    assert_raw_status(RAW("GET /hello HTTP/1.1\r\nHost: x\r\n"
+                          "Connection: close\r\n\r\n"),
+                      "HTTP/1.1 200");
+    CU_ASSERT_TRUE(raw_exchange(RAW("GET /items/a%41b?q=%2500 HTTP/1.1\r\n"
+                                    "Host: x\r\nConnection: close\r\n\r\n"),
+                                reply, sizeof(reply)));
+    CU_ASSERT_EQUAL(strncmp(reply, "HTTP/1.1 200", 12), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(reply, "\"id\":\"aAb\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(reply, "\"q\":\"%00\""));
+
+    /* Checked per request: on a keep-alive connection, a clean request
+     * is served and the next one, with a NUL, refused (libmicrohttpd then
+     * closes the connection, as after any error answered early). */
+    fd = raw_connect(bs_http_server_port(server));
+    raw_send(fd, RAW("GET /hello?q=%41 HTTP/1.1\r\nHost: x\r\n\r\n"));
+    CU_ASSERT_TRUE(raw_read_response(fd, reply, sizeof(reply)));
+    CU_ASSERT_EQUAL(strncmp(reply, "HTTP/1.1 200", 12), 0);
+    raw_send(fd, RAW("GET /hello%00 HTTP/1.1\r\nHost: x\r\n\r\n"));
+    CU_ASSERT_TRUE(raw_read_response(fd, reply, sizeof(reply)));
+    CU_ASSERT_EQUAL(strncmp(reply, "HTTP/1.1 400", 12), 0);
+    close(fd);
+    server_down();
+}
+
 struct slow_call {
     pthread_t thread;
     unsigned port;
@@ -1124,6 +1354,11 @@ static CU_TestInfo http_tests[] = {
      test_keep_alive_serves_several_requests_on_one_connection},
     {"per-address limit refuses a second connection",
      test_per_address_limit_refuses_a_second_connection},
+    {"slow and idle connections are closed",
+     test_slow_and_idle_connections_are_closed},
+    {"keep-alive client is served under a short timeout",
+     test_keep_alive_client_is_served_under_a_short_timeout},
+    {"NUL in the request target is 400", test_nul_in_request_target_is_400},
     {"drain finishes the in-flight request, then refuses",
      test_drain_finishes_in_flight_request_then_refuses},
     {"drain refuses new connections while a request is in flight",

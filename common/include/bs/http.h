@@ -111,7 +111,8 @@ struct bs_http_config {
     size_t max_body;                  /* 0: BS_HTTP_MAX_BODY_DEFAULT */
     unsigned connection_limit;        /* 0: BS_HTTP_CONNECTION_LIMIT */
     unsigned per_ip_connection_limit; /* 0: no per-address limit */
-    unsigned connection_timeout_s;    /* idle timeout; 0: default 30 s */
+    unsigned connection_timeout_s;    /* idle timeout, half-sent requests
+                                       * included; 0: default 30 s */
     unsigned threads;                 /* 0: BS_HTTP_THREADS_DEFAULT */
 
     /* Where request metrics go and what /metrics serves; may be NULL. The

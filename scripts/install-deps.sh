@@ -4,6 +4,8 @@
 #
 #   scripts/install-deps.sh          build + run + test dependencies
 #   scripts/install-deps.sh --kafka  also Java 17 and Maven (real Apache Kafka)
+#   scripts/install-deps.sh --fuzz   also clang 14 and its libFuzzer runtime
+#                                    (scripts/fuzz.sh); flags combine
 set -euo pipefail
 
 packages=(
@@ -12,10 +14,20 @@ packages=(
     libssl-dev libjwt-dev libutf8proc-dev libcunit1-dev libcurl4-openssl-dev
     postgresql-15 postgresql-client-15 kcat clang-format valgrind curl
     util-linux procps openssl
+    # checks compose/docker-compose.yml without a container engine
+    docker-compose
 )
-if [[ "${1:-}" == "--kafka" ]]; then
-    packages+=(openjdk-17-jre-headless maven)
-fi
+for flag in "$@"; do
+    case "$flag" in
+    --kafka) packages+=(openjdk-17-jre-headless maven) ;;
+    # libclang-rt-14-dev holds libFuzzer and the sanitizer runtimes.
+    --fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;
+    *)
+        echo "usage: $0 [--kafka] [--fuzz]" >&2
+        exit 2
+        ;;
+    esac
+done
 
 missing=()
 for pkg in "${packages[@]}"; do

@@ -109,7 +109,7 @@ static bool list_filters(struct bs_http_request *req, const char **status,
                       "status must be draft, published or archived");
         return false;
     }
-    if (*category && (strlen(*category) == 0 || strlen(*category) > 100)) {
+    if (!gw_text_valid(*category, 100)) {
         respond_error(req, 400, "invalid_category",
                       "category must be a slug of 1 to 100 characters");
         return false;

@@ -6,7 +6,8 @@
  * does not verify is 401 with WWW-Authenticate. The caller is then the
  * non-deleted user row with the token's `sub` in this product, read inside
  * a transaction with app.product set, so row-level security answers "not
- * in this product" exactly like "does not exist": 403.
+ * in this product" exactly like "does not exist": 403. Lookups of
+ * concurrent requests share one such transaction (gw_caller_batch.h).
  *
  * Statements: each one runs in its own transaction with app.product set
  * (SET LOCAL semantics), sent as one libpq pipeline (BEGIN, set_config, the
@@ -34,17 +35,6 @@
 #include <time.h>
 
 #define RETRY_AFTER_SECONDS "5"
-/* The caller's role and its user JSON (served by /users/me and self-reads
- * without a second query). */
-#define CALLER_SQL                                                             \
-    "SELECT role, json_build_object('id', id, 'email', email, "                \
-    "'first_name', first_name, 'last_name', last_name, 'role', role, "         \
-    "'image_url', image_url, 'created_at', created_at, "                       \
-    "'updated_at', updated_at)::text FROM users WHERE product = $1 "           \
-    "AND id = $2 AND deleted_at IS NULL"
-
-/* The name CALLER_SQL is prepared under on every pooled connection. */
-#define CALLER_STMT "gw_caller"
 
 int gw_init(struct gateway *gw, const char *product, struct bs_metrics *metrics)
 {
@@ -252,38 +242,85 @@ int gw_prepare_statements(PGconn *conn, char *errstr, size_t errstr_size)
     int result = bs_db_prepare_product(conn, errstr, errstr_size);
 
     if (result == BS_OK)
-        result = bs_db_prepare(conn, CALLER_STMT, CALLER_SQL, 2, errstr,
-                               errstr_size);
+        result = gw_caller_batch_prepare(conn, errstr, errstr_size);
     return result;
 }
 
-/* The caller's row in this product; false after answering. */
+/* Answers a failed caller lookup like a failed statement: 503 when
+ * PostgreSQL is unavailable, else 500. */
+static void respond_lookup_error(struct gw_call *call,
+                                 const struct gw_caller_row *row)
+{
+    if (row->kind == BS_DB_ERROR_TRANSIENT) {
+        bs_log_warn("db_query_failed reason=\"%s\" request_id=%s", row->errstr,
+                    call->req->request_id);
+        gw_respond_unavailable(call->req);
+    } else {
+        bs_log_error("db_query_failed reason=\"%s\" request_id=%s", row->errstr,
+                     call->req->request_id);
+        gw_respond_internal(call->req, "database query failed");
+    }
+}
+
+/* The caller's row in this product (batched with other requests' lookups,
+ * gw_caller_batch.h); false after answering. */
 static bool load_caller(struct gw_call *call)
 {
-    const char *params[] = {call->gw->product, call->user_id};
-    const struct bs_db_statement stmt = {.sql = CALLER_SQL,
-                                         .nparams = 2,
-                                         .params = params,
-                                         .prepared = CALLER_STMT};
-    PGresult *res = gw_call_run(call, &stmt);
-    bool found;
+    struct gw_caller_row row;
 
-    if (!res)
+    gw_caller_lookup(&call->gw->callers, call->conn, call->user_id, &row);
+    if (row.found == GW_CALLER_ERROR) {
+        respond_lookup_error(call, &row);
         return false;
-    found = PQntuples(res) == 1;
-    if (found) {
-        snprintf(call->role, sizeof(call->role), "%s", PQgetvalue(res, 0, 0));
-        call->self_json = strdup(PQgetvalue(res, 0, 1));
     }
-    PQclear(res);
-    if (!found) {
-        bs_metric_inc(call->gw->auth_failures, BS_LABELS("unknown_user"));
-        gw_cors_apply(call->req);
-        bs_http_respond_error(call->req, 403, "forbidden",
-                              "the signed-in user is not a user of this "
-                              "product");
+    if (row.found == GW_CALLER_FOUND) {
+        snprintf(call->role, sizeof(call->role), "%s", row.role);
+        call->self_json = row.json;
+        return true;
     }
-    return found;
+    bs_metric_inc(call->gw->auth_failures, BS_LABELS("unknown_user"));
+    gw_cors_apply(call->req);
+    bs_http_respond_error(call->req, 403, "forbidden",
+                          "the signed-in user is not a user of this product");
+    return false;
+}
+
+/* True when the request carries a session token (header or cookie). */
+static bool has_token(const struct bs_http_request *req)
+{
+    const char *token = NULL;
+    size_t token_len = 0;
+
+    return clerk_jwt_token_from_headers(
+               bs_http_request_header(req, "Authorization"),
+               bs_http_request_header(req, "Cookie"), &token, &token_len) ||
+           bs_http_request_header(req, "Authorization");
+}
+
+bool gw_call_begin_public(struct bs_http_request *req, struct gw_call *call)
+{
+    struct gateway *gw = req->ctx;
+    struct clerk_jwt_identity identity;
+    char errstr[256];
+
+    memset(call, 0, sizeof(*call));
+    call->gw = gw;
+    call->req = req;
+
+    /* Anonymous is fine; a token that is there must be valid. */
+    if (has_token(req)) {
+        if (!verify_token(req, &identity))
+            return false;
+        snprintf(call->user_id, sizeof(call->user_id), "%s", identity.sub);
+    }
+    call->conn = gw_pool_acquire(&gw->pool, errstr, sizeof(errstr));
+    if (!call->conn) {
+        bs_log_warn("db_unavailable reason=\"%s\" request_id=%s", errstr,
+                    req->request_id);
+        gw_respond_unavailable(req);
+        return false;
+    }
+    return true;
 }
 
 bool gw_call_begin(struct bs_http_request *req, struct gw_call *call)

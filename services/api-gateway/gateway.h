@@ -7,7 +7,8 @@
  *
  * A handler's life: gw_call_begin() authenticates the caller (Clerk session
  * token, then the caller's user row in this product, inside a transaction
- * with app.product set) and holds one pooled connection; the handler reads
+ * with app.product set, shared with concurrent requests' lookups: see
+ * gw_caller_batch.h) and holds one pooled connection; the handler reads
  * with gw_call_query() (each statement its own product transaction, one
  * pipelined round trip), publishes what it must, answers, and gw_call_end()
  * returns the connection.
@@ -16,11 +17,16 @@
 #define GATEWAY_H
 
 #include "clerk_jwt.h"
+#include "faq_index.h"
+#include "gw_caller_batch.h"
 #include "gw_ids.h"
 #include "gw_page.h"
+#include "gw_text.h"
 #include "gw_token_cache.h"
 
 #include "bs/codec.h"
+#include "bs/config.h"
+#include "bs/embedder.h"
 #include "bs/http.h"
 #include "bs/metrics.h"
 #include "bs/product.h"
@@ -33,7 +39,7 @@
 
 #define GW_SERVICE   "api-gateway"
 #define GW_TOPIC_MAX (BS_PRODUCT_MAX + 16)
-#define GW_ROLE_MAX  20
+#define GW_ROLE_MAX  GW_CALLER_ROLE_MAX
 
 /* A fixed set of PostgreSQL connections, made on first use, one per
  * request at a time. */
@@ -54,6 +60,7 @@ struct gateway {
     char **cors_origins; /* NULL-terminated; NULL: no CORS */
 
     struct gw_pool pool;
+    struct gw_caller_queue callers; /* batched caller lookups */
     struct gw_token_cache tokens;
     const struct clerk_jwt_verifier *verifier;
     const struct bs_codec *codec;
@@ -61,6 +68,16 @@ struct gateway {
 
     struct bs_metric *auth_failures; /* {reason} */
     struct bs_metric *events;        /* {topic, result} */
+
+    /* FAQ search (search.c): the query embedder (same configuration as
+     * faq-indexer), serialized when it is not thread-safe (openai), and
+     * the product's in-memory index. */
+    struct bs_embedder *embedder;
+    bool embed_serial;
+    bool search_ready; /* lock and slot initialised */
+    pthread_mutex_t embed_lock;
+    struct faq_index_slot faq_index;
+    struct bs_metric *index_loads; /* {result} */
 };
 
 /* The authenticated caller of one request. */
@@ -112,6 +129,14 @@ void gw_cors_apply(struct bs_http_request *req);
  * false the request has been answered (401, 403, 503, 500) and nothing is held.
  */
 bool gw_call_begin(struct bs_http_request *req, struct gw_call *call);
+
+/*
+ * For public endpoints: no token is needed, but one that is present must
+ * verify (else 401); no user row is looked up (call->user_id is the token's
+ * subject or "", call->role ""). On true the call holds a pooled connection
+ * and must be ended with gw_call_end(); on false the request was answered.
+ */
+bool gw_call_begin_public(struct bs_http_request *req, struct gw_call *call);
 
 /* Releases the connection and the caller's row. */
 void gw_call_end(struct gw_call *call);
@@ -186,5 +211,20 @@ void gw_handle_faq_update(struct bs_http_request *req);
 void gw_handle_faq_delete(struct bs_http_request *req);
 void gw_handle_property_list(struct bs_http_request *req);
 void gw_handle_property_get(struct bs_http_request *req);
+
+/* search.c: public, product-scoped FAQ reads. gw_search_init creates the
+ * embedder from the configuration (BS_EMBEDDER_CONFIG_VARS), the index slot
+ * and its metric: BS_OK, or BS_ECONFIG/BS_ENOMEM with errstr. Destroy after
+ * the HTTP server stopped (safe after a failed or skipped init). */
+int gw_search_init(struct gateway *gw, const struct bs_config *config,
+                   struct bs_metrics *metrics, char *errstr,
+                   size_t errstr_size);
+void gw_search_destroy(struct gateway *gw);
+void gw_handle_faq_search(struct bs_http_request *req);
+void gw_handle_faq_public_get(struct bs_http_request *req);
+void gw_handle_faq_context(struct bs_http_request *req);
+
+/* audit.c: the product's audit trail, for admins. */
+void gw_handle_audit_list(struct bs_http_request *req);
 
 #endif

@@ -5,7 +5,8 @@
  * connection pool, HTTP server), serve until SIGTERM or SIGINT, drain the
  * requests in flight, flush the producer, exit 0. A configuration error
  * exits 2 with one line on stderr. What the endpoints do is in users.c,
- * faqs.c and properties.c; identity, CORS and publishing in gateway.c.
+ * faqs.c, properties.c, search.c (public FAQ search) and audit.c (the
+ * audit trail); identity, CORS and publishing in gateway.c.
  */
 #include "gateway.h"
 
@@ -28,7 +29,10 @@ static const char usage[] =
     "PostgreSQL under the product's row-level security, and turns FAQ\n"
     "writes into FaqDocumentEvents on <PRODUCT>.faq (audited on\n"
     "<PRODUCT>.audit). Callers sign in with the product's Clerk session\n"
-    "tokens. Configured by the environment only; see docs/api-gateway.md.";
+    "tokens. Public FAQ search ranks the product's published documents by\n"
+    "cosine similarity to the query, embedded like faq-indexer embeds\n"
+    "documents (EMBEDDER...). Configured by the environment only; see\n"
+    "docs/api-gateway.md.";
 
 static const struct bs_config_var vars[] = {
     {"DATABASE_URL", NULL, BS_CONFIG_CONNINFO | BS_CONFIG_REQUIRED,
@@ -46,10 +50,15 @@ static const struct bs_config_var vars[] = {
     {"HTTP_THREADS", "16", 0,
      "HTTP worker threads; each may wait for one broker acknowledgement"},
     {"HTTP_MAX_BODY", "262144", 0, "largest request body in bytes"},
+    {"HTTP_TIMEOUT_S", "30", 0,
+     "seconds a connection may stay idle or half-sent (slow clients are "
+     "closed)"},
     {"DB_POOL_SIZE", "0", 0,
      "PostgreSQL connections (0: one per HTTP worker thread)"},
     {"PUBLISH_TIMEOUT_MS", "5000", 0,
      "how long a write waits for the broker's acknowledgement"},
+    /* FAQ search embeds queries like faq-indexer embeds documents. */
+    BS_EMBEDDER_CONFIG_VARS,
 };
 
 /* Numeric settings, checked once at start. */
@@ -58,6 +67,7 @@ struct settings {
     unsigned port;
     unsigned threads;
     size_t max_body;
+    unsigned timeout_s;
     size_t pool_size;
     int publish_timeout_ms;
 };
@@ -71,6 +81,7 @@ struct service {
     struct bs_http_server *server;
     struct gateway gw;
     bool pool_ready;
+    bool callers_ready;
 };
 
 /* Specific routes before the patterns that would also match them. */
@@ -86,6 +97,11 @@ static const struct bs_http_route routes[] = {
     {"DELETE", "/api/v1/admin/faqs/{id}", gw_handle_faq_delete, 0},
     {"GET", "/api/v1/properties", gw_handle_property_list, 0},
     {"GET", "/api/v1/properties/{id}", gw_handle_property_get, 0},
+    /* Public FAQ reads: search before {id}, which would also match it. */
+    {"GET", "/api/v1/faqs/search", gw_handle_faq_search, 0},
+    {"POST", "/api/v1/faqs/context", gw_handle_faq_context, 0},
+    {"GET", "/api/v1/faqs/{id}", gw_handle_faq_public_get, 0},
+    {"GET", "/api/v1/admin/audit", gw_handle_audit_list, 0},
     /* CORS preflight per pattern (not a catch-all "/api/" star, which turns
      * every unknown path into a 405 instead of a 404). */
     {"OPTIONS", "/api/health", gw_handle_preflight, 0},
@@ -96,6 +112,10 @@ static const struct bs_http_route routes[] = {
     {"OPTIONS", "/api/v1/admin/faqs/{id}", gw_handle_preflight, 0},
     {"OPTIONS", "/api/v1/properties", gw_handle_preflight, 0},
     {"OPTIONS", "/api/v1/properties/{id}", gw_handle_preflight, 0},
+    {"OPTIONS", "/api/v1/faqs/search", gw_handle_preflight, 0},
+    {"OPTIONS", "/api/v1/faqs/context", gw_handle_preflight, 0},
+    {"OPTIONS", "/api/v1/faqs/{id}", gw_handle_preflight, 0},
+    {"OPTIONS", "/api/v1/admin/audit", gw_handle_preflight, 0},
 };
 
 static int settings_load(const struct bs_program *program,
@@ -103,7 +123,7 @@ static int settings_load(const struct bs_program *program,
                          size_t errstr_size)
 {
     const struct bs_config *config = program->config;
-    long port, threads, max_body, pool, timeout;
+    long port, threads, max_body, idle, pool, timeout;
     int result;
 
     result = bs_config_get_number(config, "HTTP_PORT", 0, 65535, &port, errstr,
@@ -115,6 +135,9 @@ static int settings_load(const struct bs_program *program,
         result = bs_config_get_number(config, "HTTP_MAX_BODY", 1024,
                                       16L * 1024 * 1024, &max_body, errstr,
                                       errstr_size);
+    if (result == BS_OK)
+        result = bs_config_get_number(config, "HTTP_TIMEOUT_S", 1, 3600, &idle,
+                                      errstr, errstr_size);
     if (result == BS_OK)
         result = bs_config_get_number(config, "DB_POOL_SIZE", 0, 1024, &pool,
                                       errstr, errstr_size);
@@ -128,6 +151,7 @@ static int settings_load(const struct bs_program *program,
     settings->port = (unsigned)port;
     settings->threads = (unsigned)threads;
     settings->max_body = (size_t)max_body;
+    settings->timeout_s = (unsigned)idle;
     settings->pool_size = (size_t)(pool ? pool : threads);
     settings->publish_timeout_ms = (int)timeout;
     return BS_OK;
@@ -180,6 +204,12 @@ static int gateway_prepare(struct service *service,
                                         "CORS_ALLOWED_ORIGINS")) != BS_OK ||
         gw_token_cache_init(&gw->tokens) != BS_OK)
         return bs_fail(errstr, errstr_size, BS_ENOMEM, "out of memory");
+    if (gw_caller_queue_init(&gw->callers, program->product) != BS_OK)
+        return bs_fail(errstr, errstr_size, BS_ENOMEM, "out of memory");
+    service->callers_ready = true;
+    if (gw_search_init(gw, program->config, service->metrics, errstr,
+                       errstr_size) != BS_OK)
+        return BS_ECONFIG;
     gw->publish_timeout_ms = settings->publish_timeout_ms;
     gw->verifier = service->verifier;
     gw->codec = service->codec;
@@ -201,6 +231,7 @@ static int service_listen(struct service *service,
         .route_count = sizeof(routes) / sizeof(routes[0]),
         .ctx = &service->gw,
         .max_body = settings->max_body,
+        .connection_timeout_s = settings->timeout_s,
         .threads = settings->threads,
         .metrics = service->metrics,
         .builtin_endpoints = true,
@@ -218,6 +249,10 @@ static void service_free(struct service *service)
     bs_http_server_free(service->server);
     if (service->pool_ready)
         gw_pool_destroy(&service->gw.pool);
+    /* No request runs any more: the lookup queue is empty. */
+    if (service->callers_ready)
+        gw_caller_queue_destroy(&service->gw.callers);
+    gw_search_destroy(&service->gw);
     gw_token_cache_destroy(&service->gw.tokens);
     gw_cors_free(&service->gw);
     bs_publisher_free(service->publisher);

@@ -29,6 +29,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -532,6 +533,106 @@ static void test_user_of_other_product_is_403(void)
     free(gone);
 }
 
+/* ---- concurrent callers ----------------------------------------------------
+ *
+ * The gateway batches the caller lookups of concurrent requests into one
+ * product transaction. Callers of every kind (three roles, a user of the
+ * other product signed with this product's key, a deleted user) hammer
+ * /users/me at once; every answer must be the caller's own row or 403,
+ * never someone else's. The threads only count (CUnit asserts are not
+ * thread-safe); the main thread asserts.
+ */
+
+#define CROWD_THREADS  10
+#define CROWD_REQUESTS 40
+
+struct crowd_member {
+    const char *sub;
+    bool member; /* expected 200 with its own id; else 403 */
+    char *token;
+    int right; /* answers as expected */
+    int wrong; /* anything else */
+};
+
+static size_t crowd_body(char *data, size_t size, size_t count, void *ctx)
+{
+    char **body = ctx;
+    size_t len = *body ? strlen(*body) : 0;
+
+    return append(body, &len, data, size * count) ? size * count : 0;
+}
+
+/* One keep-alive connection, CROWD_REQUESTS x GET /api/v1/users/me. */
+static void *crowd_worker(void *arg)
+{
+    struct crowd_member *m = arg;
+    CURL *curl = curl_easy_init();
+    struct curl_slist *list = NULL;
+    char auth[9000], url[256];
+
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", m->token);
+    list = curl_slist_append(list, auth);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/api/v1/users/me",
+             bestays.port);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, crowd_body);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
+    for (int i = 0; i < CROWD_REQUESTS; i++) {
+        char *body = NULL;
+        long status = 0;
+        json_t *json;
+        const char *id;
+
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+        if (curl_easy_perform(curl) == CURLE_OK)
+            curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        json = body ? json_loads(body, 0, NULL) : NULL;
+        id = json_string_value(json_object_get(json, "id"));
+        if (m->member ? status == 200 && id && strcmp(id, m->sub) == 0
+                      : status == 403 && !id)
+            m->right++;
+        else
+            m->wrong++;
+        json_decref(json);
+        free(body);
+    }
+    curl_slist_free_all(list);
+    curl_easy_cleanup(curl);
+    return NULL;
+}
+
+static void test_concurrent_callers_never_mix(void)
+{
+    static const struct {
+        const char *sub;
+        bool member;
+    } kinds[] = {{"user_bs_admin", true},
+                 {"user_bs_agent", true},
+                 {"user_bs_user", true},
+                 {"user_re_user", false},
+                 {"user_bs_gone", false}};
+    struct crowd_member crowd[CROWD_THREADS] = {0};
+    pthread_t threads[CROWD_THREADS];
+    size_t kind_count = sizeof(kinds) / sizeof(kinds[0]);
+
+    for (size_t i = 0; i < CROWD_THREADS; i++) {
+        crowd[i].sub = kinds[i % kind_count].sub;
+        crowd[i].member = kinds[i % kind_count].member;
+        crowd[i].token = mint(bestays.key, crowd[i].sub);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(crowd[i].token);
+    }
+    for (size_t i = 0; i < CROWD_THREADS; i++)
+        CU_ASSERT_EQUAL(
+            pthread_create(&threads[i], NULL, crowd_worker, &crowd[i]), 0);
+    for (size_t i = 0; i < CROWD_THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        BS_ASSERT_INT_EQ(crowd[i].wrong, 0);
+        BS_ASSERT_INT_EQ(crowd[i].right, CROWD_REQUESTS);
+        free(crowd[i].token);
+    }
+}
+
 static void test_session_cookie_is_accepted(void)
 {
     char *token = mint(bestays.key, "user_bs_user");
@@ -910,6 +1011,27 @@ static void test_bad_query_and_ids_are_400(void)
         {"/api/v1/admin/faqs/not-a-uuid", "invalid_id"},
         {"/api/v1/properties/42", "invalid_id"},
         {"/api/v1/properties?published=maybe", "invalid_published"},
+        /* Invalid UTF-8 (a lone 0xFF, a bad continuation, an overlong '/')
+         * is refused before it can reach PostgreSQL: 400, never 500. */
+        {"/api/v1/users?q=%FF", "invalid_query"},
+        {"/api/v1/users?q=ab%C3%28", "invalid_query"},
+        {"/api/v1/users?q=%C0%AF", "invalid_query"},
+        {"/api/v1/users?role=%FF", "invalid_role"},
+        {"/api/v1/admin/faqs?category=%FF", "invalid_category"},
+        {"/api/v1/admin/faqs?category=%C3%28", "invalid_category"},
+        {"/api/v1/admin/faqs?category=%C0%AF", "invalid_category"},
+        {"/api/v1/admin/faqs?status=%C0%AF", "invalid_status"},
+        {"/api/v1/properties?published=%FF", "invalid_published"},
+        {"/api/v1/faqs/search?q=%FF", "invalid_query"},
+        {"/api/v1/faqs/search?q=%C3%28", "invalid_query"},
+        {"/api/v1/faqs/search?q=%C0%AF", "invalid_query"},
+        {"/api/v1/faqs/search?q=ok&category=%C0%AF", "invalid_category"},
+        {"/api/v1/admin/audit?actor=%FF", "invalid_filter"},
+        {"/api/v1/admin/audit?entity_type=%C3%28", "invalid_filter"},
+        {"/api/v1/admin/audit?entity_id=%C0%AF", "invalid_filter"},
+        {"/api/v1/admin/audit?from=%FF", "invalid_time"},
+        {"/api/v1/users/%FF", "invalid_id"},
+        {"/api/v1/admin/faqs/%C0%AF", "invalid_id"},
     };
     struct reply reply;
 
@@ -1138,6 +1260,7 @@ static CU_TestInfo product_tests[] = {
     {"bestays_token_on_realestate_is_401",
      test_bestays_token_on_realestate_is_401},
     {"user_of_other_product_is_403", test_user_of_other_product_is_403},
+    {"concurrent_callers_never_mix", test_concurrent_callers_never_mix},
     {"session_cookie_is_accepted", test_session_cookie_is_accepted},
     {"each_admin_lists_only_its_users", test_each_admin_lists_only_its_users},
     {"user_list_pages_with_cursors", test_user_list_pages_with_cursors},

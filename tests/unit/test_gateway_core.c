@@ -13,6 +13,7 @@
 #include "gw_faq_input.h"
 #include "gw_ids.h"
 #include "gw_page.h"
+#include "gw_text.h"
 #include "gw_token_cache.h"
 
 #include "bs/error.h"
@@ -409,7 +410,38 @@ static CU_TestInfo id_tests[] = {
     CU_TEST_INFO_NULL,
 };
 
+/* Query text: well-formed UTF-8 of bounded length; absent is the caller's
+ * business. The bad forms are what `%FF`, `%C3%28` and `%C0%AF` decode to. */
+static void test_text_valid_refuses_malformed_utf8(void)
+{
+    CU_ASSERT_TRUE(gw_text_valid(NULL, 10));
+    CU_ASSERT_TRUE(gw_text_valid("plain", 10));
+    CU_ASSERT_TRUE(gw_text_valid("caf\xc3\xa9", 10));      /* é */
+    CU_ASSERT_TRUE(gw_text_valid("\xe0\xb8\x81", 10));     /* Thai ko kai */
+    CU_ASSERT_TRUE(gw_text_valid("\xf0\x9f\x8f\xa0", 10)); /* U+1F3E0 */
+    CU_ASSERT_FALSE(gw_text_valid("", 10));
+    CU_ASSERT_FALSE(gw_text_valid("\xff", 10));
+    CU_ASSERT_FALSE(gw_text_valid("a\xc3\x28", 10));    /* bad continuation */
+    CU_ASSERT_FALSE(gw_text_valid("\xc0\xaf", 10));     /* overlong '/' */
+    CU_ASSERT_FALSE(gw_text_valid("\xe0\x80\xaf", 10)); /* overlong, 3 bytes */
+    CU_ASSERT_FALSE(gw_text_valid("\xed\xa0\x80", 10)); /* surrogate */
+    CU_ASSERT_FALSE(gw_text_valid("\xf4\x90\x80\x80", 10)); /* > U+10FFFF */
+    CU_ASSERT_FALSE(gw_text_valid("caf\xc3", 10));          /* truncated */
+}
+
+static void test_text_valid_bounds_bytes(void)
+{
+    CU_ASSERT_TRUE(gw_text_valid("abcde", 5));
+    CU_ASSERT_FALSE(gw_text_valid("abcdef", 5));
+    /* Bytes, not characters: "éé" is 4 bytes. */
+    CU_ASSERT_TRUE(gw_text_valid("\xc3\xa9\xc3\xa9", 4));
+    CU_ASSERT_FALSE(gw_text_valid("\xc3\xa9\xc3\xa9", 3));
+}
+
 static CU_TestInfo page_tests[] = {
+    {"text_valid_refuses_malformed_utf8",
+     test_text_valid_refuses_malformed_utf8},
+    {"text_valid_bounds_bytes", test_text_valid_bounds_bytes},
     {"limit_default_bounds_and_junk", test_limit_default_bounds_and_junk},
     {"cursor_round_trips_keys_of_every_length",
      test_cursor_round_trips_keys_of_every_length},

@@ -1,13 +1,481 @@
-/* bsctl faq: being written (issue work in progress). */
+/*
+ * faq.c - `bsctl faq reindex --product P [--stale | --all | --document ID]
+ *          [--no-wait] [--timeout S]`.
+ *
+ * Re-indexing goes through the log like every other change: bsctl picks the
+ * documents in the database, publishes one `reindex` FaqDocumentEvent per
+ * document on <P>.faq (keyed by the document id, so it is ordered with that
+ * document's writes), and faq-indexer embeds them again with its current
+ * model, batch by batch, between other writes; nothing is locked here.
+ *
+ * --stale (the default) picks the documents not deleted whose
+ * embedding_model differs from the current model (EMBEDDER and
+ * EMBEDDINGS_*, as faq-indexer is configured), whose chunker_version
+ * differs from BS_CHUNKER_VERSION, or that were never embedded; --all every
+ * document not deleted; --document one.
+ *
+ * Progress goes to stderr: documents queued n/N, then documents
+ * re-embedded m/N read from the database (embedded_at at or after the start
+ * with the current model; a document deleted since counts as done), until
+ * all are done (exit 0), --no-wait (exit 0 once queued) or --timeout S
+ * seconds (exit 1).
+ *
+ * DATABASE_URL is an owner role (as for migrate); row-level security is
+ * FORCEd, so the session sets app.product to P. P must be in
+ * ALLOWED_PRODUCTS, and the publisher refuses any topic of another product.
+ *
+ * Exit codes: 0 done, 1 failed or timed out, 64 usage error.
+ */
 #include "bsctl.h"
 
+#include "bs/chunker.h"
+#include "bs/db.h"
+#include "bs/embedder.h"
+#include "bs/error.h"
+#include "bs/events.h"
+#include "bs/log.h"
+#include "bs/publisher.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <openssl/rand.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { FAQ_EXIT_OK = 0, FAQ_EXIT_FAILED = 1, FAQ_EXIT_USAGE = 64 };
+
+#define FAQ_SEND_TIMEOUT_MS 10000
+#define FAQ_POLL_MS         250
+#define FAQ_BAR_WIDTH       30
+#define FAQ_UUID_LEN        36
+
+enum faq_selection { SELECT_STALE, SELECT_ALL, SELECT_DOCUMENT };
+
+struct reindex_args {
+    const char *product;
+    enum faq_selection selection;
+    const char *document;
+    bool no_wait;
+    long timeout_s; /* 0: none */
+};
+
+struct reindex {
+    struct reindex_args args;
+    char product[BS_PRODUCT_MAX + 1];
+    char model[256];
+    PGconn *conn;
+    struct bs_publisher *publisher;
+    char started[64];  /* clock_timestamp() before anything was queued */
+    PGresult *ids;     /* the chosen document ids */
+    char *ids_literal; /* the same as a uuid[] literal */
+    char errstr[512];
+};
+
+static int usage_error(const char *message)
+{
+    fprintf(stderr, "bsctl faq: %s (see bsctl --help)\n", message);
+    return FAQ_EXIT_USAGE;
+}
+
+static const char *parse_args(int argc, char **argv, struct reindex_args *a)
+{
+    int selections = 0;
+
+    memset(a, 0, sizeof(*a));
+    if (argc < 1 || strcmp(argv[0], "reindex") != 0)
+        return "missing or unknown sub-command (reindex)";
+    for (int i = 1; i < argc; i++) {
+        bool has_value = i + 1 < argc;
+
+        if (strcmp(argv[i], "--product") == 0 && has_value)
+            a->product = argv[++i];
+        else if (strcmp(argv[i], "--stale") == 0 && ++selections)
+            a->selection = SELECT_STALE;
+        else if (strcmp(argv[i], "--all") == 0 && ++selections)
+            a->selection = SELECT_ALL;
+        else if (strcmp(argv[i], "--document") == 0 && has_value &&
+                 ++selections) {
+            a->selection = SELECT_DOCUMENT;
+            a->document = argv[++i];
+        } else if (strcmp(argv[i], "--no-wait") == 0)
+            a->no_wait = true;
+        else if (strcmp(argv[i], "--timeout") == 0 && has_value) {
+            char *end;
+
+            a->timeout_s = strtol(argv[++i], &end, 10);
+            if (*end || a->timeout_s <= 0)
+                return "--timeout needs a number of seconds above 0";
+        } else
+            return "unexpected argument";
+    }
+    if (!a->product)
+        return "--product P is required";
+    if (selections > 1)
+        return "choose one of --stale, --all, --document ID";
+    return NULL;
+}
+
+static bool uuid_valid(const char *id)
+{
+    if (strlen(id) != FAQ_UUID_LEN)
+        return false;
+    for (int i = 0; i < FAQ_UUID_LEN; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+        if (dash ? id[i] != '-' : !isxdigit((unsigned char)id[i]))
+            return false;
+    }
+    return true;
+}
+
+/* A random (version 4) UUID for an event id. */
+static int uuid_v4(char out[FAQ_UUID_LEN + 1])
+{
+    unsigned char b[16];
+
+    if (RAND_bytes(b, sizeof(b)) != 1)
+        return BS_EIO;
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, FAQ_UUID_LEN + 1,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+             "%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
+             b[11], b[12], b[13], b[14], b[15]);
+    return BS_OK;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double monotonic_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* "\r[#####.....] what n/N" on stderr; a newline when `last`. */
+static void progress(const char *what, long n, long total, bool last)
+{
+    int filled = total > 0 ? (int)(FAQ_BAR_WIDTH * n / total) : FAQ_BAR_WIDTH;
+    char bar[FAQ_BAR_WIDTH + 1];
+
+    memset(bar, '#', (size_t)filled);
+    memset(bar + filled, '.', (size_t)(FAQ_BAR_WIDTH - filled));
+    bar[FAQ_BAR_WIDTH] = '\0';
+    fprintf(stderr, "\r[%s] %s %ld/%ld", bar, what, n, total);
+    if (last)
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
+/* Connects as the owner, app.product = P for the whole session. */
+static int open_db(struct reindex *r, const char *url)
+{
+    const char *params[1] = {r->product};
+    PGresult *res = NULL;
+    int status;
+
+    r->conn = bs_db_connect(url, "bsctl-faq", r->errstr, sizeof(r->errstr));
+    if (!r->conn)
+        return BS_EDB;
+    status = bs_db_query(r->conn,
+                         "SELECT set_config('app.product', $1, false),"
+                         " clock_timestamp()::text",
+                         1, params, &res, r->errstr, sizeof(r->errstr));
+    if (status == BS_OK)
+        snprintf(r->started, sizeof(r->started), "%s", PQgetvalue(res, 0, 1));
+    PQclear(res);
+    return status;
+}
+
+/* The ids of the chosen documents, and the same as a uuid[] literal. */
+static int choose_documents(struct reindex *r)
+{
+    static const char base[] = "SELECT id::text FROM faq_documents"
+                               " WHERE product = $1 AND deleted_at IS NULL";
+    char sql[512], version[16];
+    const char *params[3] = {r->product, NULL, NULL};
+    int nparams = 1, status, rows;
+    char *pos;
+    size_t size;
+
+    if (r->args.selection == SELECT_STALE) {
+        snprintf(version, sizeof(version), "%d", BS_CHUNKER_VERSION);
+        snprintf(sql, sizeof(sql),
+                 "%s AND (embedded_at IS NULL"
+                 " OR embedding_model IS DISTINCT FROM $2"
+                 " OR chunker_version IS DISTINCT FROM $3::int) ORDER BY id",
+                 base);
+        params[1] = r->model;
+        params[2] = version;
+        nparams = 3;
+    } else if (r->args.selection == SELECT_DOCUMENT) {
+        snprintf(sql, sizeof(sql), "%s AND id = $2::uuid", base);
+        params[1] = r->args.document;
+        nparams = 2;
+    } else
+        snprintf(sql, sizeof(sql), "%s ORDER BY id", base);
+    status = bs_db_query(r->conn, sql, nparams, params, &r->ids, r->errstr,
+                         sizeof(r->errstr));
+    if (status != BS_OK)
+        return status;
+    rows = PQntuples(r->ids);
+    size = 3 + (size_t)rows * (FAQ_UUID_LEN + 1);
+    r->ids_literal = malloc(size);
+    if (!r->ids_literal)
+        return bs_fail(r->errstr, sizeof(r->errstr), BS_ENOMEM,
+                       "out of memory");
+    /* Ids are canonical UUID text: nothing to quote. */
+    pos = r->ids_literal;
+    *pos++ = '{';
+    for (int i = 0; i < rows; i++) {
+        if (i > 0)
+            *pos++ = ',';
+        memcpy(pos, PQgetvalue(r->ids, i, 0), FAQ_UUID_LEN);
+        pos += FAQ_UUID_LEN;
+    }
+    *pos++ = '}';
+    *pos = '\0';
+    return BS_OK;
+}
+
+/* Publishing threads: each waits for the broker's acknowledgement of one
+ * event at a time, so several keep the producer busy (one at a time is a
+ * round trip per document, ~150/s on the devbroker). */
+#define FAQ_PUBLISH_THREADS 16
+
+/* What the publishing threads share. */
+struct publish_work {
+    struct reindex *r;
+    struct bs_codec *codec; /* thread-safe (bs/codec.h) */
+    char topic[128];
+    atomic_long next; /* next row of r->ids to take */
+    atomic_long sent; /* acknowledged */
+    atomic_bool failed;
+    pthread_mutex_t lock; /* guards r->errstr */
+};
+
+static int publish_one(struct publish_work *w, const char *id, char *errstr,
+                       size_t errstr_size)
+{
+    char event_id[FAQ_UUID_LEN + 1];
+    struct bs_faq_event event = {0};
+    unsigned char *value = NULL;
+    size_t len = 0;
+    int status = uuid_v4(event_id);
+
+    event.meta.event_id = event_id;
+    event.meta.product = w->r->product;
+    event.meta.occurred_at = now_ms();
+    event.meta.source = "bsctl";
+    event.action = BS_FAQ_REINDEX;
+    event.document_id = (char *)id;
+    if (status == BS_OK)
+        status = bs_faq_event_encode(w->codec, &event, &value, &len, errstr,
+                                     errstr_size);
+    if (status == BS_OK)
+        status = bs_publisher_send_sync(
+            w->r->publisher, w->topic, id, strlen(id), value, len, NULL, 0,
+            FAQ_SEND_TIMEOUT_MS, errstr, errstr_size);
+    free(value);
+    return status;
+}
+
+/* A thread: takes the next document until none is left or one failed.
+ * The ids result is only read, which libpq allows from several threads. */
+static void *publish_worker(void *arg)
+{
+    struct publish_work *w = arg;
+    long total = PQntuples(w->r->ids), i;
+    char errstr[512];
+    int status = BS_OK;
+
+    while (!atomic_load(&w->failed) &&
+           (i = atomic_fetch_add(&w->next, 1)) < total) {
+        status = publish_one(w, PQgetvalue(w->r->ids, (int)i, 0), errstr,
+                             sizeof(errstr));
+        if (status != BS_OK)
+            break;
+        atomic_fetch_add(&w->sent, 1);
+    }
+    if (status != BS_OK && !atomic_exchange(&w->failed, true)) {
+        pthread_mutex_lock(&w->lock);
+        snprintf(w->r->errstr, sizeof(w->r->errstr), "%s", errstr);
+        pthread_mutex_unlock(&w->lock);
+    }
+    return NULL;
+}
+
+/* One reindex event per chosen document, each acknowledged by the broker;
+ * "queued n/N" while they go. */
+static int publish_all(struct reindex *r, const char *bootstrap)
+{
+    struct publish_work w = {.r = r};
+    pthread_t threads[FAQ_PUBLISH_THREADS];
+    struct timespec pause = {0, 100 * 1000000L};
+    long total = PQntuples(r->ids);
+    int started = 0, status;
+
+    atomic_init(&w.next, 0);
+    atomic_init(&w.sent, 0);
+    atomic_init(&w.failed, false);
+    status = bs_product_topic(r->product, "faq", w.topic, sizeof(w.topic));
+    if (status == BS_OK)
+        status = bs_codec_new_builtin(&w.codec, r->errstr, sizeof(r->errstr));
+    if (status == BS_OK)
+        status = bs_publisher_new(&r->publisher, bootstrap, "bsctl", r->product,
+                                  NULL, r->errstr, sizeof(r->errstr));
+    if (status != BS_OK || total == 0) {
+        bs_codec_free(w.codec);
+        return status;
+    }
+    pthread_mutex_init(&w.lock, NULL);
+    while (started < FAQ_PUBLISH_THREADS &&
+           pthread_create(&threads[started], NULL, publish_worker, &w) == 0)
+        started++;
+    if (started == 0)
+        publish_worker(&w); /* no thread to be had: this one */
+    while (started > 0 && atomic_load(&w.sent) < total &&
+           !atomic_load(&w.failed)) {
+        progress("queued", atomic_load(&w.sent), total, false);
+        nanosleep(&pause, NULL);
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    pthread_mutex_destroy(&w.lock);
+    bs_codec_free(w.codec);
+    progress("queued", atomic_load(&w.sent), total, true);
+    return atomic_load(&w.failed) ? BS_EKAFKA : BS_OK;
+}
+
+/* Documents of the selection re-embedded (or deleted) since the start. */
+static int count_done(struct reindex *r, long *done)
+{
+    const char *params[4] = {r->product, r->ids_literal, r->started, r->model};
+    PGresult *res = NULL;
+    int status = bs_db_query(
+        r->conn,
+        "SELECT count(*) FROM faq_documents WHERE product = $1"
+        " AND id = ANY($2::uuid[]) AND (deleted_at IS NOT NULL"
+        " OR (embedded_at >= $3::timestamptz AND embedding_model = $4))",
+        4, params, &res, r->errstr, sizeof(r->errstr));
+
+    if (status == BS_OK)
+        *done = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return status;
+}
+
+/* Polls until every document is done or the timeout passes. */
+static int wait_done(struct reindex *r)
+{
+    long total = PQntuples(r->ids), done = 0, shown = -1;
+    double deadline = monotonic_s() + (double)r->args.timeout_s;
+    struct timespec pause = {0, FAQ_POLL_MS * 1000000L};
+    int status;
+
+    for (;;) {
+        status = count_done(r, &done);
+        if (status != BS_OK)
+            return status;
+        if (done != shown || done >= total)
+            progress("re-embedded", done, total, done >= total);
+        shown = done;
+        if (done >= total)
+            return BS_OK;
+        if (r->args.timeout_s > 0 && monotonic_s() >= deadline) {
+            fputc('\n', stderr);
+            return bs_fail(r->errstr, sizeof(r->errstr), BS_ETIMEDOUT,
+                           "timed out: %ld of %ld documents re-embedded", done,
+                           total);
+        }
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* The current model's name, from the same variables faq-indexer reads. */
+static int current_model(struct reindex *r, const struct bs_config *config)
+{
+    struct bs_embedder *embedder = NULL;
+    int status = bs_embedder_from_config(config, &embedder, r->errstr,
+                                         sizeof(r->errstr));
+
+    if (status == BS_OK)
+        snprintf(r->model, sizeof(r->model), "%s", bs_embedder_model(embedder));
+    bs_embedder_free(embedder);
+    return status;
+}
+
+static int reindex_run(struct reindex *r, struct bs_program *program)
+{
+    const char *url = bs_config_get(program->config, "DATABASE_URL");
+    const char *bootstrap =
+        bs_config_get(program->config, "KAFKA_BOOTSTRAP_SERVERS");
+    int status = current_model(r, program->config);
+
+    if (status == BS_OK)
+        status = open_db(r, url);
+    if (status == BS_OK)
+        status = choose_documents(r);
+    if (status == BS_OK && r->args.selection == SELECT_DOCUMENT &&
+        PQntuples(r->ids) == 0)
+        status = bs_fail(r->errstr, sizeof(r->errstr), BS_ENOTFOUND,
+                         "no document %s in %s (or it is deleted)",
+                         r->args.document, r->product);
+    if (status != BS_OK)
+        return status;
+    fprintf(stderr, "bsctl faq: %d document(s) of %s to re-index with %s\n",
+            PQntuples(r->ids), r->product, r->model);
+    status = publish_all(r, bootstrap);
+    if (status == BS_OK && !r->args.no_wait)
+        status = wait_done(r);
+    return status;
+}
 
 int bsctl_faq(struct bs_program *program, int argc, char **argv)
 {
-    (void)program;
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "bsctl: faq is not available yet\n");
-    return 64;
+    struct reindex r = {0};
+    const char *problem = parse_args(argc, argv, &r.args);
+    const char *url = bs_config_get(program->config, "DATABASE_URL");
+    const char *bootstrap =
+        bs_config_get(program->config, "KAFKA_BOOTSTRAP_SERVERS");
+    char quoted[600];
+    bool defaulted;
+    int status;
+
+    if (problem)
+        return usage_error(problem);
+    if (!url || !*url)
+        return usage_error("DATABASE_URL is not set");
+    if (!bootstrap || !*bootstrap)
+        return usage_error("KAFKA_BOOTSTRAP_SERVERS is not set");
+    if (r.args.document && !uuid_valid(r.args.document))
+        return usage_error("--document needs a document id (a UUID)");
+    if (bs_product_resolve(
+            r.args.product, bs_config_get(program->config, "ALLOWED_PRODUCTS"),
+            r.product, &defaulted, r.errstr, sizeof(r.errstr)) != BS_OK)
+        return usage_error(r.errstr);
+
+    status = reindex_run(&r, program);
+    if (status != BS_OK)
+        bs_log_error("faq_reindex_failed error=%s",
+                     bs_log_quote(r.errstr, quoted, sizeof(quoted)));
+    bs_publisher_free(r.publisher);
+    PQclear(r.ids);
+    free(r.ids_literal);
+    if (r.conn)
+        PQfinish(r.conn);
+    return status == BS_OK ? FAQ_EXIT_OK : FAQ_EXIT_FAILED;
 }

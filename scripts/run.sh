@@ -92,7 +92,8 @@ start_service() {
 
 # Each product gets its own processes: one product per process, always.
 # webhook-ingest listens on 8001, 8002, ...; api-gateway on 8011, 8012, ...;
-# user-projector serves its /healthz, /readyz and /metrics on 8021, 8022, ...
+# the consumers serve their /healthz, /readyz and /metrics: user-projector on
+# 8021, 8022, ...; faq-indexer on 8031, ...; audit-writer on 8041, ...
 index=0
 for product in ${products//,/ }; do
     start_service services/webhook-ingest/webhook-ingest "$product" \
@@ -101,12 +102,20 @@ for product in ${products//,/ }; do
     start_service services/user-projector/user-projector "$product" \
         "user-projector-$product" HTTP_PORT=$((8021 + index)) \
         DATABASE_URL="$service_db_url"
+    start_service services/faq-indexer/faq-indexer "$product" \
+        "faq-indexer-$product" HTTP_PORT=$((8031 + index)) \
+        DATABASE_URL="$service_db_url"
+    start_service services/audit-writer/audit-writer "$product" \
+        "audit-writer-$product" HTTP_PORT=$((8041 + index)) \
+        DATABASE_URL="$service_db_url"
     start_service services/api-gateway/api-gateway "$product" \
         "api-gateway-$product" HTTP_PORT=$((8011 + index)) \
         DATABASE_URL="$service_db_url" \
         CLERK_JWT_KEY_FILE="$(jwt_public_key_file "$product")"
     printf -v "webhook_port_${product//-/_}" '%s' $((8001 + index))
     printf -v "projector_port_${product//-/_}" '%s' $((8021 + index))
+    printf -v "indexer_port_${product//-/_}" '%s' $((8031 + index))
+    printf -v "audit_port_${product//-/_}" '%s' $((8041 + index))
     printf -v "gateway_port_${product//-/_}" '%s' $((8011 + index))
     index=$((index + 1))
 done
@@ -143,6 +152,10 @@ for product in ${products//,/ }; do
     echo "    api-gateway     http://127.0.0.1:${!gateway_var}/api/health" \
         "(token key: $run_dir/$product.jwt-public.pem)"
     echo "    user-projector  http://127.0.0.1:${!projector_var}/metrics"
+    indexer_var="indexer_port_${product//-/_}"
+    audit_var="audit_port_${product//-/_}"
+    echo "    faq-indexer     http://127.0.0.1:${!indexer_var}/metrics"
+    echo "    audit-writer    http://127.0.0.1:${!audit_var}/metrics"
 done
 cat <<TXT
 

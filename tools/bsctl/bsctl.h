@@ -22,4 +22,7 @@ int bsctl_audit(struct bs_program *program, int argc, char **argv);
 /* bsctl replay --product P --topic users|faq|audit|all ... */
 int bsctl_replay(struct bs_program *program, int argc, char **argv);
 
+/* bsctl health URL: exit 0 when GET URL answers 2xx (health checks). */
+int bsctl_health(struct bs_program *program, int argc, char **argv);
+
 #endif

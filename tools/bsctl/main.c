@@ -1,10 +1,13 @@
 /*
- * bsctl - the operator's tool: database migrations (and, as the services
- * grow, replay, re-index, audit verification and signing test webhooks).
+ * bsctl - the operator's tool: database migrations, FAQ re-indexing, audit
+ * chain verification, replay of the event log, signing test webhooks and
+ * health checks.
  *
  * Start-up, then one sub-command, then exit with its code.
  */
 #include "bsctl.h"
+
+#include "bs/embedder.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +22,22 @@ static const char usage[] =
     "  webhook sign [--id MSG_ID] [--timestamp UNIX] [--file BODY]\n"
     "                         print Svix headers (curl -H arguments) signing\n"
     "                         BODY (or stdin) with CLERK_WEBHOOK_SECRET\n"
+    "  faq reindex --product P [--stale | --all | --document ID]\n"
+    "              [--no-wait] [--timeout S]\n"
+    "                         re-embed FAQ documents (default: the stale\n"
+    "                         ones) and show progress until done\n"
+    "  audit verify --product P\n"
+    "                         walk the product's audit hash chain: exit 0\n"
+    "                         and the row count when intact, 1 at the first\n"
+    "                         row that does not match\n"
+    "  replay --product P --topic users|faq|audit|all\n"
+    "         [--from-offset N | --from-time ISO8601] [--to-time ISO8601]\n"
+    "         [--apply | --dry-run]\n"
+    "                         rebuild audit rows from the topics into a\n"
+    "                         scratch table and compare with audit_log\n"
+    "                         (exit 0 when they agree)\n"
+    "  health URL             GET URL; exit 0 on a 2xx answer within 3 s\n"
+    "                         (container health checks)\n"
     "  config                 print the effective configuration and exit";
 
 static const struct bs_config_var bsctl_vars[] = {
@@ -27,6 +46,7 @@ static const struct bs_config_var bsctl_vars[] = {
     {"KAFKA_BOOTSTRAP_SERVERS", NULL, 0, "broker list"},
     {"CLERK_WEBHOOK_SECRET", NULL, BS_CONFIG_SECRET,
      "whsec_ secret(s), for webhook sign (the first one signs)"},
+    BS_EMBEDDER_CONFIG_VARS, /* faq reindex: the current model's name */
 };
 
 struct bsctl_command {
@@ -41,11 +61,9 @@ static int bsctl_config(struct bs_program *program, int argc, char **argv)
 }
 
 static const struct bsctl_command commands[] = {
-    {"migrate", bsctl_migrate},
-    {"webhook", bsctl_webhook},
-    {"faq", bsctl_faq},
-    {"audit", bsctl_audit},
-    {"replay", bsctl_replay},
+    {"migrate", bsctl_migrate}, {"webhook", bsctl_webhook},
+    {"faq", bsctl_faq},         {"audit", bsctl_audit},
+    {"replay", bsctl_replay},   {"health", bsctl_health},
     {"config", bsctl_config},
 };
 

@@ -6,9 +6,11 @@
  * have a user row `sub` in its product), then runs two phases over K
  * keep-alive connections, one thread per connection: N x GET /api/health
  * (the product context and HTTP overhead, no token, no database) and
- * N x GET /api/v1/users/{sub} (token verification, one transaction with
- * app.product, the caller lookup and the user read). Prints requests/s and
- * p50/p99/max latency per phase. Asserts nothing.
+ * N x GET /api/v1/users/{sub} (token verification, then the caller's row:
+ * from the gateway's caller cache when CALLER_CACHE_MS > 0, else one
+ * batched lookup transaction with app.product per request). Prints
+ * requests/s and p50/p99/max latency per phase. Asserts nothing.
+ * bench/gateway-bench.sh sets up PostgreSQL, a broker and a gateway.
  *
  * The client shares the machine's cores with the gateway and PostgreSQL,
  * so its own CPU per request lowers what it measures. The default client

@@ -17,6 +17,10 @@
  * (never the text). If that one publish fails the change still stands
  * (it is in the log, from which the audit trail is also derived): logged,
  * counted, answered 202.
+ *
+ * Writes authenticate with gw_call_begin_fresh(): the caller's row is read
+ * from PostgreSQL, never from the caller cache, so a demoted or deleted
+ * admin cannot change anything even within CALLER_CACHE_MS.
  */
 #include "gateway.h"
 #include "gw_faq_input.h"
@@ -300,7 +304,7 @@ void gw_handle_faq_create(struct bs_http_request *req)
     struct gw_call call;
     struct bs_faq_event event = {0};
 
-    if (!gw_call_begin(req, &call))
+    if (!gw_call_begin_fresh(req, &call))
         return;
     if (!gw_call_require_admin(&call) ||
         !parse_body(req, GW_FAQ_CREATE, &input) ||
@@ -385,7 +389,7 @@ void gw_handle_faq_update(struct bs_http_request *req)
     struct gw_call call;
     struct bs_faq_event event = {0};
 
-    if (!gw_call_begin(req, &call))
+    if (!gw_call_begin_fresh(req, &call))
         return;
     if (!gw_call_require_admin(&call) || !path_id(req, id) ||
         !parse_body(req, GW_FAQ_UPDATE, &input) ||
@@ -417,7 +421,7 @@ void gw_handle_faq_delete(struct bs_http_request *req)
     struct gw_call call;
     struct bs_faq_event event = {0};
 
-    if (!gw_call_begin(req, &call))
+    if (!gw_call_begin_fresh(req, &call))
         return;
     if (!gw_call_require_admin(&call) || !path_id(req, id) ||
         !load_current(&call, id, &current))

@@ -9,6 +9,18 @@
  * in this product" exactly like "does not exist": 403. Lookups of
  * concurrent requests share one such transaction (gw_caller_batch.h).
  *
+ * Caller cache: a row found is kept for CALLER_CACHE_MS (gw_caller_cache.h),
+ * and reads authenticate from it, so a request whose caller is cached runs
+ * no statement for its identity, and /users/me (or /users/{own id}) runs
+ * none at all. The price is staleness bounded by the TTL: a role change or
+ * a deletion reaches reads within CALLER_CACHE_MS. Writes
+ * (gw_call_begin_fresh()) always read the row. Failed lookups are never
+ * cached, and neither is "not a user of this product" (403): it is rare
+ * (a deleted user, or one the projector has not written yet), and caching
+ * it would only keep a user who just signed up locked out for the TTL.
+ * The request's connection is taken from the pool on first use, so a
+ * cached caller needs none for the identity.
+ *
  * Statements: each one runs in its own transaction with app.product set
  * (SET LOCAL semantics), sent as one libpq pipeline (BEGIN, set_config, the
  * statement, COMMIT) by bs_db_run_in_product(): one round trip. Reads need
@@ -211,6 +223,23 @@ static bool verify_token(struct bs_http_request *req,
     return true;
 }
 
+/* Takes the request's pooled connection unless it has one; false after
+ * answering 503. */
+static bool call_connect(struct gw_call *call)
+{
+    char errstr[256];
+
+    if (call->conn)
+        return true;
+    call->conn = gw_pool_acquire(&call->gw->pool, errstr, sizeof(errstr));
+    if (call->conn)
+        return true;
+    bs_log_warn("db_unavailable reason=\"%s\" request_id=%s", errstr,
+                call->req->request_id);
+    gw_respond_unavailable(call->req);
+    return false;
+}
+
 /* gw_call_query() for a statement that may be prepared. */
 static PGresult *gw_call_run(struct gw_call *call,
                              const struct bs_db_statement *stmt)
@@ -219,6 +248,8 @@ static PGresult *gw_call_run(struct gw_call *call,
     PGresult *res = NULL;
     char errstr[256];
 
+    if (!call_connect(call))
+        return NULL;
     /* BEGIN, app.product, the statement, COMMIT: one round trip. */
     if (bs_db_run_in_product(call->conn, call->gw->product, stmt, 1, &res,
                              &kind, errstr, sizeof(errstr)) == BS_OK)
@@ -262,22 +293,35 @@ static void respond_lookup_error(struct gw_call *call,
     }
 }
 
-/* The caller's row in this product (batched with other requests' lookups,
- * gw_caller_batch.h); false after answering. */
-static bool load_caller(struct gw_call *call)
+/*
+ * The caller's row in this product: from the cache when `cached` and it
+ * has a fresh entry, else looked up (batched with other requests' lookups,
+ * gw_caller_batch.h) and remembered. False after answering.
+ */
+static bool load_caller(struct gw_call *call, bool cached)
 {
+    struct gw_caller_cache *cache = &call->gw->caller_cache;
     struct gw_caller_row row;
+    int64_t started = gw_caller_cache_now_ms();
 
+    if (cached && gw_caller_cache_get(cache, call->user_id, started, call->role,
+                                      &call->self_json))
+        return true;
+    if (!call_connect(call))
+        return false;
     gw_caller_lookup(&call->gw->callers, call->conn, call->user_id, &row);
     if (row.found == GW_CALLER_ERROR) {
         respond_lookup_error(call, &row);
         return false;
     }
     if (row.found == GW_CALLER_FOUND) {
+        /* Expires TTL after `started`: before the lookup's snapshot. */
+        gw_caller_cache_put(cache, call->user_id, row.role, row.json, started);
         snprintf(call->role, sizeof(call->role), "%s", row.role);
         call->self_json = row.json;
         return true;
     }
+    gw_caller_cache_forget(cache, call->user_id, started);
     bs_metric_inc(call->gw->auth_failures, BS_LABELS("unknown_user"));
     gw_cors_apply(call->req);
     bs_http_respond_error(call->req, 403, "forbidden",
@@ -323,32 +367,32 @@ bool gw_call_begin_public(struct bs_http_request *req, struct gw_call *call)
     return true;
 }
 
-bool gw_call_begin(struct bs_http_request *req, struct gw_call *call)
+/* The token, then the caller's row (cached or not). */
+static bool call_begin(struct bs_http_request *req, struct gw_call *call,
+                       bool cached)
 {
-    struct gateway *gw = req->ctx;
     struct clerk_jwt_identity identity;
-    char errstr[256];
 
     memset(call, 0, sizeof(*call));
-    call->gw = gw;
+    call->gw = req->ctx;
     call->req = req;
     if (!verify_token(req, &identity))
         return false;
     snprintf(call->user_id, sizeof(call->user_id), "%s", identity.sub);
-
-    /* A connection for the request's statements. */
-    call->conn = gw_pool_acquire(&gw->pool, errstr, sizeof(errstr));
-    if (!call->conn) {
-        bs_log_warn("db_unavailable reason=\"%s\" request_id=%s", errstr,
-                    req->request_id);
-        gw_respond_unavailable(req);
-        return false;
-    }
-
-    if (load_caller(call))
+    if (load_caller(call, cached))
         return true;
     gw_call_end(call);
     return false;
+}
+
+bool gw_call_begin(struct bs_http_request *req, struct gw_call *call)
+{
+    return call_begin(req, call, true);
+}
+
+bool gw_call_begin_fresh(struct bs_http_request *req, struct gw_call *call)
+{
+    return call_begin(req, call, false);
 }
 
 void gw_call_end(struct gw_call *call)

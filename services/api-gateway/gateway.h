@@ -8,10 +8,12 @@
  * A handler's life: gw_call_begin() authenticates the caller (Clerk session
  * token, then the caller's user row in this product, inside a transaction
  * with app.product set, shared with concurrent requests' lookups: see
- * gw_caller_batch.h) and holds one pooled connection; the handler reads
- * with gw_call_query() (each statement its own product transaction, one
- * pipelined round trip), publishes what it must, answers, and gw_call_end()
- * returns the connection.
+ * gw_caller_batch.h, or from the short-lived caller cache:
+ * gw_caller_cache.h); the handler reads with gw_call_query() (each
+ * statement its own product transaction, one pipelined round trip; the
+ * request's pooled connection is taken on first use, so a request served
+ * from the caller cache touches no connection at all), publishes what it
+ * must, answers, and gw_call_end() returns the connection.
  */
 #ifndef GATEWAY_H
 #define GATEWAY_H
@@ -19,6 +21,7 @@
 #include "clerk_jwt.h"
 #include "faq_index.h"
 #include "gw_caller_batch.h"
+#include "gw_caller_cache.h"
 #include "gw_ids.h"
 #include "gw_page.h"
 #include "gw_text.h"
@@ -60,7 +63,8 @@ struct gateway {
     char **cors_origins; /* NULL-terminated; NULL: no CORS */
 
     struct gw_pool pool;
-    struct gw_caller_queue callers; /* batched caller lookups */
+    struct gw_caller_queue callers;      /* batched caller lookups */
+    struct gw_caller_cache caller_cache; /* CALLER_CACHE_MS */
     struct gw_token_cache tokens;
     const struct clerk_jwt_verifier *verifier;
     const struct bs_codec *codec;
@@ -84,7 +88,7 @@ struct gateway {
 struct gw_call {
     struct gateway *gw;
     struct bs_http_request *req;
-    PGconn *conn; /* idle between statements (no open transaction) */
+    PGconn *conn; /* NULL until first used; idle between statements */
     char user_id[CLERK_JWT_MAX_ID + 1];
     char role[GW_ROLE_MAX + 1];
     char *self_json; /* the caller's user as JSON text (owned) */
@@ -124,11 +128,18 @@ void gw_cors_free(struct gateway *gw);
 void gw_cors_apply(struct bs_http_request *req);
 
 /*
- * Authenticates the request. On true the call holds a pooled connection
- * (idle, outside any transaction) and must be ended with gw_call_end(); on
- * false the request has been answered (401, 403, 503, 500) and nothing is held.
+ * Authenticates the request; the caller's row may come from the caller
+ * cache (at most CALLER_CACHE_MS old). On true the call must be ended with
+ * gw_call_end() (it may hold a pooled connection, idle, outside any
+ * transaction); on false the request has been answered (401, 403, 503,
+ * 500) and nothing is held.
  */
 bool gw_call_begin(struct bs_http_request *req, struct gw_call *call);
+
+/* gw_call_begin() with the caller's row read from PostgreSQL, never from
+ * the cache (writes: a role change or deletion counts at once). The row
+ * read refreshes the cache. */
+bool gw_call_begin_fresh(struct bs_http_request *req, struct gw_call *call);
 
 /*
  * For public endpoints: no token is needed, but one that is present must

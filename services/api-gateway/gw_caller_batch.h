@@ -2,10 +2,11 @@
  * gw_caller_batch.h - the caller lookups of concurrent requests, batched
  * into one product transaction.
  *
- * Every authenticated request looks up its caller's user row, and with one
- * PostgreSQL round trip per request the database is what limits
- * authenticated reads. A gateway serves exactly one product, so lookups
- * that arrive together can share one transaction with that product's
+ * Every authenticated request needs its caller's user row (from the
+ * caller cache, gw_caller_cache.h, when it holds a fresh one; else looked
+ * up here), and with one PostgreSQL round trip per request the database is
+ * what limits authenticated reads. A gateway serves exactly one product, so
+ * lookups that arrive together can share one transaction with that product's
  * app.product: the first waiting request leads, takes everyone queued (up
  * to GW_CALLER_BATCH_MAX) and runs one `id = ANY($2)` lookup on its own
  * pooled connection; the others sleep until their row (or the error) is
@@ -26,6 +27,8 @@
 #ifndef GW_CALLER_BATCH_H
 #define GW_CALLER_BATCH_H
 
+#include "gw_caller_cache.h" /* GW_CALLER_ROLE_MAX */
+
 #include "bs/db.h"
 #include "bs/product.h"
 
@@ -36,7 +39,6 @@
 
 #define GW_CALLER_BATCH_MAX 64
 #define GW_CALLER_WAIT_MS   10000
-#define GW_CALLER_ROLE_MAX  20
 
 struct gw_caller_waiter; /* one queued lookup (gw_caller_batch.c) */
 

@@ -57,6 +57,9 @@ static const struct bs_config_var vars[] = {
      "PostgreSQL connections (0: one per HTTP worker thread)"},
     {"PUBLISH_TIMEOUT_MS", "5000", 0,
      "how long a write waits for the broker's acknowledgement"},
+    {"CALLER_CACHE_MS", "1000", 0,
+     "how long a caller's user row is reused by reads (0: never); a role "
+     "change or deletion reaches reads within this time"},
     /* FAQ search embeds queries like faq-indexer embeds documents. */
     BS_EMBEDDER_CONFIG_VARS,
 };
@@ -70,6 +73,7 @@ struct settings {
     unsigned timeout_s;
     size_t pool_size;
     int publish_timeout_ms;
+    unsigned caller_cache_ms;
 };
 
 /* Everything main() creates, freed in reverse order by service_free(). */
@@ -123,7 +127,7 @@ static int settings_load(const struct bs_program *program,
                          size_t errstr_size)
 {
     const struct bs_config *config = program->config;
-    long port, threads, max_body, idle, pool, timeout;
+    long port, threads, max_body, idle, pool, timeout, cache_ms;
     int result;
 
     result = bs_config_get_number(config, "HTTP_PORT", 0, 65535, &port, errstr,
@@ -144,6 +148,10 @@ static int settings_load(const struct bs_program *program,
     if (result == BS_OK)
         result = bs_config_get_number(config, "PUBLISH_TIMEOUT_MS", 1, 60000,
                                       &timeout, errstr, errstr_size);
+    if (result == BS_OK)
+        result = bs_config_get_number(config, "CALLER_CACHE_MS", 0,
+                                      GW_CALLER_CACHE_TTL_MAX, &cache_ms,
+                                      errstr, errstr_size);
     if (result != BS_OK)
         return result;
 
@@ -154,6 +162,7 @@ static int settings_load(const struct bs_program *program,
     settings->timeout_s = (unsigned)idle;
     settings->pool_size = (size_t)(pool ? pool : threads);
     settings->publish_timeout_ms = (int)timeout;
+    settings->caller_cache_ms = (unsigned)cache_ms;
     return BS_OK;
 }
 
@@ -202,7 +211,9 @@ static int gateway_prepare(struct service *service,
                      settings->pool_size) != BS_OK ||
         gw_cors_parse(gw, bs_config_get(program->config,
                                         "CORS_ALLOWED_ORIGINS")) != BS_OK ||
-        gw_token_cache_init(&gw->tokens) != BS_OK)
+        gw_token_cache_init(&gw->tokens) != BS_OK ||
+        gw_caller_cache_init(&gw->caller_cache, settings->caller_cache_ms) !=
+            BS_OK)
         return bs_fail(errstr, errstr_size, BS_ENOMEM, "out of memory");
     if (gw_caller_queue_init(&gw->callers, program->product) != BS_OK)
         return bs_fail(errstr, errstr_size, BS_ENOMEM, "out of memory");
@@ -254,6 +265,7 @@ static void service_free(struct service *service)
         gw_caller_queue_destroy(&service->gw.callers);
     gw_search_destroy(&service->gw);
     gw_token_cache_destroy(&service->gw.tokens);
+    gw_caller_cache_destroy(&service->gw.caller_cache);
     gw_cors_free(&service->gw);
     bs_publisher_free(service->publisher);
     bs_codec_free(service->codec);

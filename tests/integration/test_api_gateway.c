@@ -10,6 +10,9 @@
  * tokens with those keys. Writes are checked by reading <product>.faq and
  * <product>.audit back with the broker harness (other tests share the
  * topics, so events are found by a unique document id or request id).
+ * The main gateways run with the default caller cache (CALLER_CACHE_MS
+ * 1000); the caller-cache tests start extra gateways with 300 and 0 and
+ * change users as the superuser while they run.
  * Every wait is a give-up bound, never a timing assertion.
  */
 #include "broker_harness.h"
@@ -279,13 +282,18 @@ static bool instance_up(struct instance *instance)
     return status == 200;
 }
 
-/* Starts a gateway for `product`; `broker` NULL means the fixture's, and
- * `slot` picks the static environment (0 bestays, 1 realestate, 2 spare). */
-static int instance_start_on(struct instance *instance, const char *product,
-                             const char *broker, int slot)
+#define ENV_SLOTS 5
+#define ENV_VARS  10
+
+/* Starts a gateway for `product`; `broker` NULL means the fixture's,
+ * `slot` picks the static environment (0 bestays, 1 realestate, 2-4
+ * spare), `cache_ms` is its CALLER_CACHE_MS. */
+static int instance_start_with(struct instance *instance, const char *product,
+                               const char *broker, int slot,
+                               const char *cache_ms)
 {
     char binary[1024], log_path[1024], name[128], conninfo[512];
-    static char env[3][9][8192];
+    static char env[ENV_SLOTS][ENV_VARS][8192];
     char *bootstrap = broker ? strdup(broker) : bs_broker_bootstrap();
     char *pem;
 
@@ -312,6 +320,7 @@ static int instance_start_on(struct instance *instance, const char *product,
     snprintf(env[slot][7], 8192, "HTTP_MAX_BODY=65536");
     snprintf(env[slot][8], 8192, "PUBLISH_TIMEOUT_MS=%s",
              broker ? "1000" : "5000");
+    snprintf(env[slot][9], 8192, "CALLER_CACHE_MS=%s", cache_ms);
     free(bootstrap);
     free(pem);
 
@@ -323,7 +332,7 @@ static int instance_start_on(struct instance *instance, const char *product,
 
         dup2(fd, 1);
         dup2(fd, 2);
-        for (size_t i = 0; i < 9; i++)
+        for (size_t i = 0; i < ENV_VARS; i++)
             putenv(env[slot][i]);
         execl(binary, binary, (char *)NULL);
         _exit(127);
@@ -340,6 +349,12 @@ static int instance_start_on(struct instance *instance, const char *product,
         nanosleep(&pause, NULL);
     }
     return -1;
+}
+
+static int instance_start_on(struct instance *instance, const char *product,
+                             const char *broker, int slot)
+{
+    return instance_start_with(instance, product, broker, slot, "1000");
 }
 
 static int instance_start(struct instance *instance, const char *product)
@@ -1195,6 +1210,207 @@ static void test_unacknowledged_write_is_503_and_not_ready(void)
     free(admin);
 }
 
+/* ---- the caller cache ------------------------------------------------------
+ *
+ * Reads reuse a caller's row for CALLER_CACHE_MS. Users are changed as the
+ * superuser while gateways run; a change must reach reads once the TTL has
+ * passed (polled with a generous bound: the outcome is asserted, never a
+ * duration), at once with CALLER_CACHE_MS=0, and at once for writes. The
+ * rows these tests add are removed again, so the list tests keep their
+ * exact expectations whatever the order.
+ */
+
+#define CACHE_POLL_MS 20000
+
+static void superuser_exec(const char *sql)
+{
+    PGconn *conn = bs_pg_connect(&pg_env, dbname, NULL);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(conn);
+    BS_ASSERT_INT_EQ(bs_pg_exec(conn, sql, NULL), 0);
+    PQfinish(conn);
+}
+
+/* GET /api/v1/users/me: the status, and the role into `role` ("" when
+ * none). */
+static long me(const struct instance *instance, const char *token, char *role,
+               size_t role_size)
+{
+    struct reply reply;
+    const char *got;
+    long status;
+
+    get(instance, "/api/v1/users/me", token, &reply);
+    got = json_string_value(json_object_get(reply.json, "role"));
+    snprintf(role, role_size, "%s", got ? got : "");
+    status = reply.status;
+    reply_clear(&reply);
+    return status;
+}
+
+/* Repeats /users/me until it answers `status` with `role` (NULL: any) or
+ * the give-up bound passes; true when it did. */
+static bool me_becomes(const struct instance *instance, const char *token,
+                       long status, const char *role)
+{
+    char got[32];
+
+    for (int waited = 0; waited < CACHE_POLL_MS; waited += 50) {
+        struct timespec pause = {0, 50 * 1000000L};
+
+        if (me(instance, token, got, sizeof(got)) == status &&
+            (!role || strcmp(got, role) == 0))
+            return true;
+        nanosleep(&pause, NULL);
+    }
+    return false;
+}
+
+static void test_cached_role_change_and_deletion_reach_reads_after_ttl(void)
+{
+    struct instance short_ttl = {0};
+    char *token, role[32];
+
+    superuser_exec("INSERT INTO users (product, id, email, role) VALUES "
+                   "('bestays','user_bs_ttl','t@bestays.test','user')");
+    CU_ASSERT_EQUAL_FATAL(
+        instance_start_with(&short_ttl, "bestays", NULL, 3, "300"), 0);
+    token = mint(short_ttl.key, "user_bs_ttl");
+
+    /* Cached as a user; own id served from the cached row too. */
+    BS_ASSERT_INT_EQ(me(&short_ttl, token, role, sizeof(role)), 200);
+    BS_ASSERT_STR_EQ(role, "user");
+    superuser_exec("UPDATE users SET role = 'agent' "
+                   "WHERE product = 'bestays' AND id = 'user_bs_ttl'");
+    CU_ASSERT_TRUE(me_becomes(&short_ttl, token, 200, "agent"));
+
+    /* Deleted: 403 once the TTL has passed, and the id is then 404 to
+     * an admin. */
+    superuser_exec("UPDATE users SET deleted_at = now() "
+                   "WHERE product = 'bestays' AND id = 'user_bs_ttl'");
+    CU_ASSERT_TRUE(me_becomes(&short_ttl, token, 403, NULL));
+    {
+        char *admin = mint(short_ttl.key, "user_bs_admin");
+        struct reply reply;
+
+        get(&short_ttl, "/api/v1/users/user_bs_ttl", admin, &reply);
+        expect(&reply, 404, "not_found");
+        reply_clear(&reply);
+        free(admin);
+    }
+
+    /* The 403 is not cached: restored, the user is let in again. */
+    superuser_exec("UPDATE users SET deleted_at = NULL "
+                   "WHERE product = 'bestays' AND id = 'user_bs_ttl'");
+    CU_ASSERT_TRUE(me_becomes(&short_ttl, token, 200, "agent"));
+
+    BS_ASSERT_INT_EQ(instance_stop(&short_ttl), 0);
+    superuser_exec("DELETE FROM users WHERE id = 'user_bs_ttl'");
+    free(token);
+}
+
+static void test_without_cache_changes_are_immediate(void)
+{
+    struct instance no_cache = {0};
+    char *token, role[32];
+
+    superuser_exec("INSERT INTO users (product, id, email, role) VALUES "
+                   "('bestays','user_bs_nocache','n@bestays.test','user')");
+    CU_ASSERT_EQUAL_FATAL(
+        instance_start_with(&no_cache, "bestays", NULL, 4, "0"), 0);
+    token = mint(no_cache.key, "user_bs_nocache");
+
+    BS_ASSERT_INT_EQ(me(&no_cache, token, role, sizeof(role)), 200);
+    BS_ASSERT_STR_EQ(role, "user");
+    superuser_exec("UPDATE users SET role = 'agent' "
+                   "WHERE product = 'bestays' AND id = 'user_bs_nocache'");
+    BS_ASSERT_INT_EQ(me(&no_cache, token, role, sizeof(role)), 200);
+    BS_ASSERT_STR_EQ(role, "agent");
+    superuser_exec("UPDATE users SET deleted_at = now() "
+                   "WHERE product = 'bestays' AND id = 'user_bs_nocache'");
+    BS_ASSERT_INT_EQ(me(&no_cache, token, role, sizeof(role)), 403);
+
+    BS_ASSERT_INT_EQ(instance_stop(&no_cache), 0);
+    superuser_exec("DELETE FROM users WHERE id = 'user_bs_nocache'");
+    free(token);
+}
+
+static void test_demoted_admin_cannot_write_while_cached(void)
+{
+    char *token = mint(bestays.key, "user_bs_demoted");
+    char role[32];
+    struct reply reply;
+
+    superuser_exec("INSERT INTO users (product, id, email, role) VALUES "
+                   "('bestays','user_bs_demoted','x@bestays.test','admin')");
+    /* Now cached as admin (default TTL, 1 s)... */
+    BS_ASSERT_INT_EQ(me(&bestays, token, role, sizeof(role)), 200);
+    BS_ASSERT_STR_EQ(role, "admin");
+    superuser_exec("UPDATE users SET role = 'user' "
+                   "WHERE product = 'bestays' AND id = 'user_bs_demoted'");
+    /* ...but a write reads the row itself: refused at once. */
+    call(&bestays, "POST", "/api/v1/admin/faqs", token, NULL,
+         "{\"title\":\"t\",\"content\":\"c\"}", &reply);
+    expect(&reply, 403, "forbidden");
+    reply_clear(&reply);
+    superuser_exec("DELETE FROM users WHERE id = 'user_bs_demoted'");
+    free(token);
+}
+
+/* One Clerk id in both products, with different rows: each gateway's
+ * cache only ever serves its own product's row, and the other product's
+ * tokens and ids stay 401 and 404 with the caches warm. */
+static void test_caller_cache_never_crosses_products(void)
+{
+    char *bs = mint(bestays.key, "user_both");
+    char *re = mint(realestate.key, "user_both");
+    char *re_admin = mint(realestate.key, "user_re_admin");
+    char *bs_on_re = mint(bestays.key, "user_bs_user");
+    char *bs_user = mint(bestays.key, "user_bs_user");
+    struct reply reply;
+
+    superuser_exec("INSERT INTO users (product, id, email, role) VALUES "
+                   "('bestays','user_both','both@bestays.test','admin'),"
+                   "('realestate','user_both','both@re.test','user')");
+    for (int round = 0; round < 3; round++) {
+        get(&bestays, "/api/v1/users/user_both", bs, &reply);
+        expect(&reply, 200, NULL);
+        BS_ASSERT_STR_EQ(
+            json_string_value(json_object_get(reply.json, "email")),
+            "both@bestays.test");
+        reply_clear(&reply);
+        get(&realestate, "/api/v1/users/me", re, &reply);
+        expect(&reply, 200, NULL);
+        BS_ASSERT_STR_EQ(
+            json_string_value(json_object_get(reply.json, "email")),
+            "both@re.test");
+        BS_ASSERT_STR_EQ(json_string_value(json_object_get(reply.json, "role")),
+                         "user");
+        reply_clear(&reply);
+
+        /* user_bs_user is cached on bestays; realestate knows it not. */
+        get(&bestays, "/api/v1/users/me", bs_user, &reply);
+        expect(&reply, 200, NULL);
+        reply_clear(&reply);
+        get(&realestate, "/api/v1/users/me", bs_on_re, &reply);
+        expect(&reply, 401, "unauthenticated");
+        reply_clear(&reply);
+        get(&realestate, "/api/v1/users/user_bs_user", re_admin, &reply);
+        expect(&reply, 404, "not_found");
+        reply_clear(&reply);
+        /* The realestate user is no admin there, whatever bestays says. */
+        get(&realestate, "/api/v1/users", re, &reply);
+        expect(&reply, 403, "forbidden");
+        reply_clear(&reply);
+    }
+    superuser_exec("DELETE FROM users WHERE id = 'user_both'");
+    free(bs);
+    free(re);
+    free(re_admin);
+    free(bs_on_re);
+    free(bs_user);
+}
+
 /* ---- suites -----------------------------------------------------------------
  */
 
@@ -1284,6 +1500,14 @@ static CU_TestInfo product_tests[] = {
     {"cors_only_for_allowed_origins", test_cors_only_for_allowed_origins},
     {"unacknowledged_write_is_503_and_not_ready",
      test_unacknowledged_write_is_503_and_not_ready},
+    {"cached_role_change_and_deletion_reach_reads_after_ttl",
+     test_cached_role_change_and_deletion_reach_reads_after_ttl},
+    {"without_cache_changes_are_immediate",
+     test_without_cache_changes_are_immediate},
+    {"demoted_admin_cannot_write_while_cached",
+     test_demoted_admin_cannot_write_while_cached},
+    {"caller_cache_never_crosses_products",
+     test_caller_cache_never_crosses_products},
     CU_TEST_INFO_NULL,
 };
 

@@ -6,7 +6,8 @@
  * malformed cursor), and the FAQ body rules (shape, unknown fields, types,
  * lengths in characters, status values, create vs update), and that every
  * route of main.c is in docs/api-gateway.md. Token extraction from headers
- * is covered by test_clerk_jwt.
+ * is covered by test_clerk_jwt. The token and caller caches are driven
+ * with explicit clock values, so expiry is tested without sleeping.
  */
 #include "harness.h"
 
@@ -14,10 +15,12 @@
 #include "gw_ids.h"
 #include "gw_page.h"
 #include "gw_text.h"
+#include "gw_caller_cache.h"
 #include "gw_token_cache.h"
 
 #include "bs/error.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,9 +347,164 @@ static void test_token_cache_hits_only_the_same_token_until_expiry(void)
     gw_token_cache_destroy(&cache);
 }
 
+/* A hit's role and row, checked and freed; false on a miss. */
+static bool caller_hit(struct gw_caller_cache *cache, const char *user_id,
+                       int64_t now, const char *role, const char *json)
+{
+    char got_role[GW_CALLER_ROLE_MAX + 1] = "";
+    char *got_json = NULL;
+
+    if (!gw_caller_cache_get(cache, user_id, now, got_role, &got_json))
+        return false;
+    BS_ASSERT_STR_EQ(got_role, role);
+    BS_ASSERT_STR_EQ(got_json, json);
+    free(got_json);
+    return true;
+}
+
+static void test_caller_cache_serves_a_row_until_ttl_after_the_read(void)
+{
+    struct gw_caller_cache cache;
+
+    BS_ASSERT_INT_EQ(gw_caller_cache_init(&cache, 300), BS_OK);
+    CU_ASSERT_FALSE(caller_hit(&cache, "user_a", 1000, "", ""));
+    /* Read by a lookup that started at 1000: served until 1300. */
+    gw_caller_cache_put(&cache, "user_a", "admin", "{\"id\":\"user_a\"}", 1000);
+    CU_ASSERT_TRUE(
+        caller_hit(&cache, "user_a", 1000, "admin", "{\"id\":\"user_a\"}"));
+    CU_ASSERT_TRUE(
+        caller_hit(&cache, "user_a", 1299, "admin", "{\"id\":\"user_a\"}"));
+    CU_ASSERT_FALSE(caller_hit(&cache, "user_a", 1300, "", ""));
+    /* The expired entry was dropped, not revived by an earlier clock. */
+    CU_ASSERT_FALSE(caller_hit(&cache, "user_a", 1000, "", ""));
+    /* Other ids, prefixes and extensions miss. */
+    gw_caller_cache_put(&cache, "user_a", "user", "{}", 2000);
+    CU_ASSERT_FALSE(caller_hit(&cache, "user_", 2000, "", ""));
+    CU_ASSERT_FALSE(caller_hit(&cache, "user_ab", 2000, "", ""));
+    CU_ASSERT_TRUE(caller_hit(&cache, "user_a", 2000, "user", "{}"));
+    gw_caller_cache_destroy(&cache);
+}
+
+static void test_caller_cache_keeps_the_later_read(void)
+{
+    struct gw_caller_cache cache;
+
+    BS_ASSERT_INT_EQ(gw_caller_cache_init(&cache, 300), BS_OK);
+    /* A lookup started at 2000 (role agent) lands first; a slower one
+     * that started at 1900 (still admin) must not replace it. */
+    gw_caller_cache_put(&cache, "user_a", "agent", "{\"r\":2}", 2000);
+    gw_caller_cache_put(&cache, "user_a", "admin", "{\"r\":1}", 1900);
+    CU_ASSERT_TRUE(caller_hit(&cache, "user_a", 2100, "agent", "{\"r\":2}"));
+    /* A "no such user" read that started before the entry's read keeps
+     * it; one that started later drops it. */
+    gw_caller_cache_forget(&cache, "user_a", 1950);
+    CU_ASSERT_TRUE(caller_hit(&cache, "user_a", 2100, "agent", "{\"r\":2}"));
+    gw_caller_cache_forget(&cache, "user_a", 2050);
+    CU_ASSERT_FALSE(caller_hit(&cache, "user_a", 2100, "", ""));
+    /* Forgetting stores nothing negative: the next read is cached. */
+    gw_caller_cache_put(&cache, "user_a", "user", "{\"r\":3}", 2060);
+    CU_ASSERT_TRUE(caller_hit(&cache, "user_a", 2100, "user", "{\"r\":3}"));
+    gw_caller_cache_destroy(&cache);
+}
+
+static void test_caller_cache_disabled_and_bounded(void)
+{
+    struct gw_caller_cache cache;
+    char id[32], json[64];
+    size_t kept = 0;
+
+    BS_ASSERT_INT_EQ(gw_caller_cache_init(&cache, 0), BS_OK);
+    gw_caller_cache_put(&cache, "user_a", "admin", "{}", 1000);
+    CU_ASSERT_FALSE(caller_hit(&cache, "user_a", 1000, "", ""));
+    gw_caller_cache_forget(&cache, "user_a", 1000);
+    gw_caller_cache_destroy(&cache);
+    BS_ASSERT_INT_EQ(gw_caller_cache_init(&cache, GW_CALLER_CACHE_TTL_MAX + 1),
+                     BS_EINVAL);
+    gw_caller_cache_destroy(&cache);
+
+    /* Three times the capacity: at most the capacity is kept, each hit is
+     * its own user's row, and the last user put is always there. */
+    BS_ASSERT_INT_EQ(gw_caller_cache_init(&cache, 1000), BS_OK);
+    for (int i = 0; i < 3 * GW_CALLER_CACHE_ENTRIES; i++) {
+        snprintf(id, sizeof(id), "user_%d", i);
+        snprintf(json, sizeof(json), "{\"id\":\"%s\"}", id);
+        gw_caller_cache_put(&cache, id, "user", json, 1000);
+    }
+    for (int i = 0; i < 3 * GW_CALLER_CACHE_ENTRIES; i++) {
+        snprintf(id, sizeof(id), "user_%d", i);
+        snprintf(json, sizeof(json), "{\"id\":\"%s\"}", id);
+        kept += caller_hit(&cache, id, 1500, "user", json);
+    }
+    CU_ASSERT_TRUE(kept > 0 && kept <= GW_CALLER_CACHE_ENTRIES);
+    CU_ASSERT_TRUE(caller_hit(&cache, id, 1500, "user", json));
+    gw_caller_cache_destroy(&cache);
+}
+
+/* Threads putting, reading and forgetting overlapping users: every hit
+ * must be that user's own row (the sanitizers watch the locking). */
+#define CACHE_THREADS 8
+#define CACHE_ROUNDS  20000
+
+struct cache_worker {
+    struct gw_caller_cache *cache;
+    int seed;
+    int wrong;
+};
+
+static void *cache_worker_run(void *arg)
+{
+    struct cache_worker *w = arg;
+    char id[32], want[64], role[GW_CALLER_ROLE_MAX + 1];
+    char *json;
+
+    for (int i = 0; i < CACHE_ROUNDS; i++) {
+        int user = (i * 7 + w->seed) % 200;
+
+        snprintf(id, sizeof(id), "user_%d", user);
+        snprintf(want, sizeof(want), "{\"id\":\"%s\"}", id);
+        if (i % 3 == 0)
+            gw_caller_cache_put(w->cache, id, "user", want, i);
+        else if (i % 17 == 0)
+            gw_caller_cache_forget(w->cache, id, i);
+        else if (gw_caller_cache_get(w->cache, id, i, role, &json)) {
+            w->wrong += strcmp(json, want) != 0 || strcmp(role, "user") != 0;
+            free(json);
+        }
+    }
+    return NULL;
+}
+
+static void test_caller_cache_concurrent_hits_are_own_rows(void)
+{
+    struct gw_caller_cache cache;
+    struct cache_worker workers[CACHE_THREADS];
+    pthread_t threads[CACHE_THREADS];
+
+    BS_ASSERT_INT_EQ(gw_caller_cache_init(&cache, 1000), BS_OK);
+    for (int i = 0; i < CACHE_THREADS; i++) {
+        workers[i] = (struct cache_worker){.cache = &cache, .seed = i * 31};
+        CU_ASSERT_EQUAL_FATAL(
+            pthread_create(&threads[i], NULL, cache_worker_run, &workers[i]),
+            0);
+    }
+    for (int i = 0; i < CACHE_THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        BS_ASSERT_INT_EQ(workers[i].wrong, 0);
+    }
+    gw_caller_cache_destroy(&cache);
+}
+
 static CU_TestInfo cache_tests[] = {
     {"token_cache_hits_only_the_same_token_until_expiry",
      test_token_cache_hits_only_the_same_token_until_expiry},
+    {"caller_cache_serves_a_row_until_ttl_after_the_read",
+     test_caller_cache_serves_a_row_until_ttl_after_the_read},
+    {"caller_cache_keeps_the_later_read",
+     test_caller_cache_keeps_the_later_read},
+    {"caller_cache_disabled_and_bounded",
+     test_caller_cache_disabled_and_bounded},
+    {"caller_cache_concurrent_hits_are_own_rows",
+     test_caller_cache_concurrent_hits_are_own_rows},
     CU_TEST_INFO_NULL,
 };
 

@@ -96,10 +96,12 @@ const char *clerk_jwt_result_name(enum clerk_jwt_result result);
 
 /*
  * Finds the session token of a request. `authorization` and `cookie` are the
- * raw header values (either may be NULL). When an Authorization header is
- * present it alone decides: "Bearer <token>" (scheme case-insensitive) gives
- * the token, any other scheme or a bare "Bearer" gives none. Without it, the
- * first non-empty `__session` cookie is used (double quotes removed).
+ * raw header values (either may be NULL). When an Authorization header with
+ * anything but blanks is present it alone decides: "Bearer <token>" (scheme
+ * case-insensitive) gives the token, any other scheme or a bare "Bearer"
+ * gives none. Without it (or when it is only blanks, which is treated as
+ * absent), the first non-empty `__session` cookie is used (double quotes
+ * removed); that token is verified exactly like a Bearer one.
  * On true, *token and *token_len point into the header value given (no copy).
  */
 bool clerk_jwt_token_from_headers(const char *authorization, const char *cookie,

@@ -5,6 +5,10 @@
 #   scripts/kafka.sh start <statedir>  start a broker, create the topics,
 #                                      print KAFKA_BOOTSTRAP_SERVERS=...
 #   scripts/kafka.sh stop <statedir>   stop it and remove <statedir>
+#   scripts/kafka.sh restart <statedir>
+#                                      stop it (SIGTERM) and start it again
+#                                      on the same ports with the same data
+#                                      (outage tests: test_soak)
 #   scripts/kafka.sh status <statedir> exit 0 when it runs, 1 when not
 #
 # The jars come from Maven (org.apache.kafka:kafka_2.13 and its runtime
@@ -33,7 +37,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -343,6 +347,29 @@ cmd_stop() {
     fi
 }
 
+# Same server.properties, same data: the topics and their messages survive,
+# and clients configured with the old bootstrap address reconnect.
+cmd_restart() {
+    local dir=$1 bootstrap status=0
+
+    [[ -f "$dir/server.properties" && -f "$dir/bootstrap" ]] ||
+        die "$dir is not a started kafka.sh state directory"
+    dir=$(cd "$dir" && pwd)
+    bootstrap=$(cat "$dir/bootstrap")
+    stop_process "$dir"
+
+    set_log_options "$dir"
+    java "${java_options[@]}" "${log_options[@]}" kafka.Kafka \
+        "$dir/server.properties" </dev/null >>"$dir/kafka.log" 2>&1 &
+    echo $! >"$dir/kafka.pid"
+    wait_ready "$dir" "$bootstrap" || status=$?
+    case $status in
+    1) die "the broker exited on restart; see $dir/kafka.log" ;;
+    2) die "the restarted broker did not answer within ${start_timeout}s" ;;
+    esac
+    echo "KAFKA_BOOTSTRAP_SERVERS=$bootstrap"
+}
+
 cmd_status() {
     local dir=$1 bootstrap
 
@@ -360,7 +387,7 @@ main() {
 
     case "$command" in
     fetch) cmd_fetch ;;
-    start | stop | status)
+    start | stop | restart | status)
         [[ $# -eq 2 && -n "$2" ]] || usage
         "cmd_$command" "$2"
         ;;

@@ -1,7 +1,7 @@
 /*
  * writer.c - decode any audited event into a row, append rows to the chain.
  *
- * A batch is appended with one bs_audit_append() call (four statements
+ * A batch is appended with one bs_audit_append() call (five statements
  * whatever its size); a data error there makes the pipeline redo the batch
  * one record at a time, each through the same call, so only the bad record
  * is dead-lettered.

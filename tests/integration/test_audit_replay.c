@@ -519,9 +519,276 @@ static void test_concurrent_appenders_keep_one_chain(void)
                                                 " 'realestate'"));
 }
 
+/* ---- the append path: text that COPY must escape, races past the lock -- */
+
+/* A connection as the service role, as audit-writer has. */
+static PGconn *service_connect(void)
+{
+    char conninfo[512], errstr[512];
+
+    bs_pg_conninfo(&pg, db, BS_PG_SERVICE_ROLE, conninfo, sizeof(conninfo));
+    return bs_db_connect(conninfo, "audit-test", errstr, sizeof(errstr));
+}
+
+/* One transaction of bs_audit_append() calls for realestate; the count
+ * appended by each call goes into appended[]. BS_OK or the first error. */
+static int append_in_one_transaction(PGconn *conn,
+                                     const struct bs_audit_row *const *rows,
+                                     const size_t *sizes, size_t calls,
+                                     size_t *appended,
+                                     enum bs_db_error_kind *kind)
+{
+    char errstr[512];
+    int result =
+        bs_db_begin_product(conn, "realestate", errstr, sizeof(errstr));
+
+    for (size_t i = 0; result == BS_OK && i < calls; i++) {
+        result = bs_audit_append(conn, "realestate", rows, sizes[i],
+                                 &appended[i], kind, errstr, sizeof(errstr));
+        rows += sizes[i];
+    }
+    if (result == BS_OK)
+        result = bs_db_commit(conn, errstr, sizeof(errstr));
+    else
+        bs_db_rollback(conn, NULL, 0);
+    return result;
+}
+
+/* The stored row of `event_id` as one line of its fields ('~' for NULL),
+ * read back by the superuser; the caller frees it. */
+static char *stored_fields(const char *event_id)
+{
+    const char *params[] = {event_id};
+    PGresult *res = PQexecParams(
+        owner,
+        "SELECT concat_ws('|', coalesce(actor_id, '~'), action, entity_type,"
+        " coalesce(entity_id, '~'), coalesce(changes::text, '~'),"
+        " coalesce(request_id, '~'), coalesce(source_topic, '~'),"
+        " coalesce(source_partition::text, '~'),"
+        " coalesce(source_offset::text, '~'),"
+        " (extract(epoch FROM occurred_at) * 1000000)::bigint)"
+        " FROM audit_log WHERE product = 'realestate' AND event_id = $1",
+        1, NULL, params, NULL, NULL, 0);
+    char *text = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
+                     ? strdup(PQgetvalue(res, 0, 0))
+                     : NULL;
+
+    PQclear(res);
+    return text;
+}
+
+static void assert_realestate_chain_intact(void)
+{
+    struct bs_audit_verify_result r;
+    char errstr[512];
+
+    BS_ASSERT_INT_EQ(
+        bs_audit_verify(owner, "realestate", &r, errstr, sizeof(errstr)),
+        BS_OK);
+    CU_ASSERT_TRUE(r.intact);
+    if (!r.intact)
+        fprintf(stderr, "chain broken: %s\n", r.reason);
+}
+
+/* Every character COPY's text format treats specially (backslash, tab,
+ * newline, carriage return, a field that reads "\N") and every one an
+ * array literal does (quote, backslash, comma, braces) arrives unchanged,
+ * hashes verify, and NULL stays NULL while "" stays "". Two calls in one
+ * transaction, then a redelivery of all of it. */
+static void test_awkward_text_survives_the_append(void)
+{
+    char id_awk[128], id_plain[128], id_late[128], *changes = NULL;
+    char errstr[256], *stored;
+    PGconn *conn = service_connect();
+    struct bs_audit_row rows[4];
+    const struct bs_audit_row *ptrs[7];
+    size_t appended[2] = {9, 9};
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(conn);
+    snprintf(id_awk, sizeof(id_awk), "awk_%s_q\"u\\o,t{e} ", run_tag);
+    snprintf(id_plain, sizeof(id_plain), "awk_%s_plain", run_tag);
+    snprintf(id_late, sizeof(id_late), "awk_%s_late", run_tag);
+    BS_ASSERT_INT_EQ(bs_audit_canonical_json("{\"k\":\"t\\tn\\nr\\rb\\\\ "
+                                             "\\\"q\\\" \\u00e9\",\"n\":null}",
+                                             &changes, errstr, sizeof(errstr)),
+                     BS_OK);
+    rows[0] = (struct bs_audit_row){.product = "realestate",
+                                    .event_id = id_awk,
+                                    .actor_id = "a\tb\\c",
+                                    .action = "x.y\n",
+                                    .entity_type = "t\r",
+                                    .entity_id = "\\N",
+                                    .changes = changes,
+                                    .request_id = "",
+                                    .occurred_at_us = 1700000000123456,
+                                    .source_topic = "to\\pic",
+                                    .source_partition = 3,
+                                    .source_offset = 42};
+    rows[1] = (struct bs_audit_row){.product = "realestate",
+                                    .event_id = id_plain,
+                                    .actor_id = "system",
+                                    .action = "user.read",
+                                    .entity_type = "user",
+                                    .occurred_at_us = -5,
+                                    .source_partition = -1,
+                                    .source_offset = -1};
+    rows[2] = rows[1]; /* a repeat within the call */
+    rows[3] = rows[1];
+    rows[3].event_id = id_late;
+    for (int i = 0; i < 4; i++)
+        ptrs[i] = &rows[i];
+    /* The redelivery: all three again. */
+    ptrs[4] = &rows[0];
+    ptrs[5] = &rows[1];
+    ptrs[6] = &rows[3];
+
+    BS_ASSERT_INT_EQ(append_in_one_transaction(conn, ptrs, (size_t[]){3, 1}, 2,
+                                               appended, NULL),
+                     BS_OK);
+    BS_ASSERT_INT_EQ(appended[0], 2);
+    BS_ASSERT_INT_EQ(appended[1], 1);
+    BS_ASSERT_INT_EQ(append_in_one_transaction(conn, ptrs + 4, (size_t[]){3}, 1,
+                                               appended, NULL),
+                     BS_OK);
+    BS_ASSERT_INT_EQ(appended[0], 0);
+
+    stored = stored_fields(id_awk);
+    BS_ASSERT_STR_EQ(stored,
+                     "a\tb\\c|x.y\n|t\r|\\N|{\"k\": \"t\\tn\\nr\\rb\\\\"
+                     " \\\"q\\\" \xc3\xa9\", \"n\": null}||to\\pic|3|42|"
+                     "1700000000123456");
+    free(stored);
+    stored = stored_fields(id_plain);
+    BS_ASSERT_STR_EQ(stored, "system|user.read|user|~|~|~|~|~|~|-5");
+    free(stored);
+    assert_realestate_chain_intact();
+    free(changes);
+    PQfinish(conn);
+}
+
+struct blocked_append {
+    PGconn *conn;
+    const char *event_id;
+    int result;
+    enum bs_db_error_kind kind;
+};
+
+static void *append_one(void *arg)
+{
+    struct blocked_append *b = arg;
+    struct bs_audit_row row = {.product = "realestate",
+                               .event_id = (char *)b->event_id,
+                               .actor_id = "system",
+                               .action = "user.read",
+                               .entity_type = "user",
+                               .source_partition = -1,
+                               .source_offset = -1};
+    const struct bs_audit_row *ptr = &row;
+    size_t appended;
+
+    b->result = append_in_one_transaction(b->conn, &ptr, (size_t[]){1}, 1,
+                                          &appended, &b->kind);
+    return NULL;
+}
+
+/* Waits (no time limit but the test's own) until the backend `pid` waits
+ * for a lock. */
+static bool wait_until_blocked(int pid)
+{
+    char sql[160];
+    long long deadline = now_ms() + DEADLINE_MS;
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM pg_stat_activity WHERE pid = %d"
+             " AND wait_event_type = 'Lock'",
+             pid);
+    while (bs_pg_count(owner, sql) != 1)
+        if (now_ms() > deadline)
+            return false;
+        else
+            pause_ms(10);
+    return true;
+}
+
+/* An event id written without the head lock between the appender's check
+ * and its insert (here: by a transaction the appender must wait for) is
+ * not the event's fault: the append fails as transient, to be retried. */
+static void test_event_id_written_past_the_lock_is_transient(void)
+{
+    char id[128], sql[512];
+    struct blocked_append b = {.conn = service_connect(), .event_id = id};
+    PGconn *other = bs_pg_connect(&pg, db, NULL);
+    pthread_t thread;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b.conn);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(other);
+    snprintf(id, sizeof(id), "past_%s", run_tag);
+    snprintf(sql, sizeof(sql),
+             "BEGIN; INSERT INTO audit_log (product, event_id, action,"
+             " entity_type) VALUES ('realestate', '%s', 'user.read', 'user')",
+             id);
+    BS_ASSERT_INT_EQ(bs_pg_exec(other, sql, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&thread, NULL, append_one, &b), 0);
+    CU_ASSERT_TRUE(wait_until_blocked(PQbackendPID(b.conn)));
+    BS_ASSERT_INT_EQ(bs_pg_exec(other, "COMMIT", NULL), 0);
+    pthread_join(thread, NULL);
+    BS_ASSERT_INT_EQ(b.result, BS_EDB);
+    BS_ASSERT_INT_EQ(b.kind, BS_DB_ERROR_TRANSIENT);
+
+    /* Without the stray row the same append goes through. */
+    snprintf(sql, sizeof(sql),
+             "DELETE FROM audit_log WHERE product = 'realestate'"
+             " AND event_id = '%s'",
+             id);
+    BS_ASSERT_INT_EQ(bs_pg_exec(owner, sql, NULL), 0);
+    append_one(&b);
+    BS_ASSERT_INT_EQ(b.result, BS_OK);
+    assert_realestate_chain_intact();
+    PQfinish(other);
+    PQfinish(b.conn);
+}
+
+/* A chain place taken past the lock is the chain's fault, not the event's:
+ * fatal (the writer stops and reports not ready; nothing dead-lettered). */
+static void test_chain_place_taken_past_the_lock_is_fatal(void)
+{
+    char id[128], sql[512];
+    struct blocked_append b = {.conn = service_connect(), .event_id = id};
+    long long next = bs_pg_count(
+        owner, "SELECT coalesce((SELECT last_seq FROM audit_chain_heads"
+               " WHERE product = 'realestate'), 0) + 1");
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b.conn);
+    snprintf(id, sizeof(id), "seq_%s", run_tag);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO audit_log (product, event_id, action, entity_type,"
+             " chain_seq) VALUES ('realestate', 'stray_%s', 'user.read',"
+             " 'user', %lld)",
+             run_tag, next);
+    BS_ASSERT_INT_EQ(bs_pg_exec(owner, sql, NULL), 0);
+    append_one(&b);
+    BS_ASSERT_INT_EQ(b.result, BS_EDB);
+    BS_ASSERT_INT_EQ(b.kind, BS_DB_ERROR_FATAL);
+
+    snprintf(sql, sizeof(sql),
+             "DELETE FROM audit_log WHERE product = 'realestate'"
+             " AND event_id = 'stray_%s'",
+             run_tag);
+    BS_ASSERT_INT_EQ(bs_pg_exec(owner, sql, NULL), 0);
+    append_one(&b);
+    BS_ASSERT_INT_EQ(b.result, BS_OK);
+    assert_realestate_chain_intact();
+    PQfinish(b.conn);
+}
+
 static CU_TestInfo replay_tests[] = {
     {"concurrent_appenders_keep_one_chain",
      test_concurrent_appenders_keep_one_chain},
+    {"awkward_text_survives_the_append", test_awkward_text_survives_the_append},
+    {"event_id_written_past_the_lock_is_transient",
+     test_event_id_written_past_the_lock_is_transient},
+    {"chain_place_taken_past_the_lock_is_fatal",
+     test_chain_place_taken_past_the_lock_is_fatal},
     {"replay_agrees_with_the_live_trail",
      test_replay_agrees_with_the_live_trail},
     {"deleted_rows_are_reported_and_restored",

@@ -99,6 +99,11 @@ int bs_audit_row_hash(const struct bs_audit_row *row, int64_t chain_seq,
  * BS_OK; BS_EINVAL (a row of another product: nothing sent); BS_EDB with
  * errstr and *kind (may be NULL) saying what to do about it
  * (bs_db_error_kind). On an error the transaction must be rolled back.
+ *
+ * The rows travel by COPY through a temporary table, bs_audit_stage, that
+ * the first call creates in the connection's session (ON COMMIT DELETE
+ * ROWS); the connection must therefore not be in pipeline mode, and a
+ * transaction-pooling proxy between it and PostgreSQL would not do.
  */
 int bs_audit_append(PGconn *conn, const char *product,
                     const struct bs_audit_row *const *rows, size_t n,

@@ -8,7 +8,11 @@
  * --apply (exactly them, once); a foreign-product message planted in the
  * topic is counted as foreign and written nowhere; --from-time reads only
  * events at or after it (real Kafka only: on the devbroker the command must
- * refuse with a clear message, and the test says it skipped that case).
+ * refuse with a clear message, and the test says it skipped that case);
+ * --from-offset and --to-time bound what is read; a row the superuser
+ * altered is "different", one whose event id is in no event is "extra";
+ * progress goes to stderr and the summary to stdout; exit codes 0 agree,
+ * 1 differ, 2 failed, 64 usage.
  *
  * The broker's topics are shared with other tests: the writer also appends
  * their events, so a full replay compares everything in the topics. The
@@ -225,21 +229,47 @@ static void wait_caught_up(void)
     }
 }
 
-/* Runs bsctl with `args` (NULL-terminated) as the superuser. */
-static int bsctl(const char *const args[], char **output)
-{
+/* bsctl's argv and environment (as the superuser) for `args`. */
+struct bsctl_call {
     char path[1024], conninfo[512], url[600], kafka[512];
-    const char *argv[16] = {NULL};
-    const char *env[] = {url, kafka, "LOG_LEVEL=warn", NULL};
+    const char *argv[16];
+    const char *env[4];
+};
+
+static void bsctl_prepare(struct bsctl_call *c, const char *const args[])
+{
     size_t n = 0;
 
-    argv[n++] = bs_test_build_path("tools/bsctl/bsctl", path, sizeof(path));
+    memset(c, 0, sizeof(*c));
+    c->argv[n++] =
+        bs_test_build_path("tools/bsctl/bsctl", c->path, sizeof(c->path));
     for (size_t i = 0; args[i] && n + 1 < 16; i++)
-        argv[n++] = args[i];
-    snprintf(url, sizeof(url), "DATABASE_URL=%s",
-             bs_pg_conninfo(&pg, db, NULL, conninfo, sizeof(conninfo)));
-    snprintf(kafka, sizeof(kafka), "KAFKA_BOOTSTRAP_SERVERS=%s", bootstrap);
-    return bs_test_run(argv, env, output);
+        c->argv[n++] = args[i];
+    snprintf(c->url, sizeof(c->url), "DATABASE_URL=%s",
+             bs_pg_conninfo(&pg, db, NULL, c->conninfo, sizeof(c->conninfo)));
+    snprintf(c->kafka, sizeof(c->kafka), "KAFKA_BOOTSTRAP_SERVERS=%s",
+             bootstrap);
+    c->env[0] = c->url;
+    c->env[1] = c->kafka;
+    c->env[2] = "LOG_LEVEL=warn";
+}
+
+/* Runs bsctl with `args` (NULL-terminated); stdout and stderr together. */
+static int bsctl(const char *const args[], char **output)
+{
+    struct bsctl_call c;
+
+    bsctl_prepare(&c, args);
+    return bs_test_run(c.argv, c.env, output);
+}
+
+/* The same with stdout in *out and stderr in *err. */
+static int bsctl_split(const char *const args[], char **out, char **err)
+{
+    struct bsctl_call c;
+
+    bsctl_prepare(&c, args);
+    return bs_test_run_split(c.argv, c.env, out, err);
 }
 
 /* The number after `label` in bsctl replay's summary, or -1. */
@@ -260,11 +290,80 @@ static void delete_row(const char *event_id)
                          1, NULL, params, NULL, NULL, 0));
 }
 
+/* The superuser's edit of bestays' row `event_id`: `assignment` is the SET
+ * clause ($2 is `value`). Returns the number of rows changed. */
+static long long tamper(const char *event_id, const char *assignment,
+                        const char *value)
+{
+    const char *params[] = {event_id, value};
+    char sql[256];
+    PGresult *res;
+    long long changed = -1;
+
+    snprintf(sql, sizeof(sql),
+             "UPDATE audit_log SET %s WHERE product = 'bestays'"
+             " AND event_id = $1",
+             assignment);
+    res = PQexecParams(owner, sql, 2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) == PGRES_COMMAND_OK)
+        changed = atoll(PQcmdTuples(res));
+    else
+        fprintf(stderr, "tamper: %s", PQerrorMessage(owner));
+    PQclear(res);
+    return changed;
+}
+
+/* Where bestays' row of `event_id` says it was read from, or false. */
+static bool source_of(const char *event_id, int *partition, long long *offset)
+{
+    const char *params[] = {event_id};
+    PGresult *res = PQexecParams(owner,
+                                 "SELECT source_partition, source_offset"
+                                 " FROM audit_log WHERE product = 'bestays'"
+                                 " AND event_id = $1",
+                                 1, NULL, params, NULL, NULL, 0);
+    bool found = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+
+    if (found) {
+        *partition = atoi(PQgetvalue(res, 0, 0));
+        *offset = atoll(PQgetvalue(res, 0, 1));
+    }
+    PQclear(res);
+    return found;
+}
+
+/* Produces `n` AuditEvents with ids from `prefix` and waits until the
+ * writer holds them all and has caught up with the log. */
+static void produce_and_wait(const char *prefix, char ids[][96], int n)
+{
+    for (int i = 0; i < n; i++)
+        CU_ASSERT_EQUAL_FATAL(
+            produce_audit("bestays", "bestays", unique_id(prefix, ids[i], 96)),
+            BS_OK);
+    for (int i = 0; i < n; i++)
+        CU_ASSERT_EQUAL_FATAL(wait_rows(ids[i], 1), 1);
+    wait_caught_up();
+}
+
+/* Every missing row of bestays.audit restored: the trail agrees again. */
+static void restore_all(long long expected_restored)
+{
+    char *output = NULL;
+
+    BS_ASSERT_INT_EQ(
+        bsctl((const char *[]){"replay", "--product", "bestays", "--topic",
+                               "audit", "--apply", NULL},
+              &output),
+        0);
+    BS_ASSERT_INT_EQ(summary_value(output, "restored "), expected_restored);
+    free(output);
+}
+
 /* ---- tests --------------------------------------------------------------- */
 
 static void test_replay_agrees_with_the_live_trail(void)
 {
-    char id[96], *output = NULL;
+    char id[96], *out = NULL, *err = NULL;
 
     BS_ASSERT_INT_EQ(
         produce_audit("bestays", "bestays", unique_id("agree", id, sizeof(id))),
@@ -272,14 +371,47 @@ static void test_replay_agrees_with_the_live_trail(void)
     BS_ASSERT_INT_EQ(wait_rows(id, 1), 1);
     wait_caught_up();
 
+    BS_ASSERT_INT_EQ(
+        bsctl_split((const char *[]){"replay", "--product", "bestays",
+                                     "--topic", "all", NULL},
+                    &out, &err),
+        0);
+    BS_ASSERT_INT_EQ(summary_value(out, "missing "), 0);
+    BS_ASSERT_INT_EQ(summary_value(out, "extra "), 0);
+    BS_ASSERT_INT_EQ(summary_value(out, "different "), 0);
+    CU_ASSERT(summary_value(out, "replayed ") >= 1);
+    CU_ASSERT_PTR_NOT_NULL(out ? strstr(out, "result               AGREE")
+                               : NULL);
+
+    /* Progress, per partition of every topic read, goes to stderr only:
+     * stdout stays the summary a script can parse. */
+    CU_ASSERT_PTR_NOT_NULL(err ? strstr(err, "replay: bestays.users[0] ")
+                               : NULL);
+    CU_ASSERT_PTR_NOT_NULL(err ? strstr(err, "bestays.faq[2] ") : NULL);
+    CU_ASSERT_PTR_NOT_NULL(err ? strstr(err, "bestays.audit[2] ") : NULL);
+    CU_ASSERT_PTR_NULL(out ? strstr(out, "replay: bestays.") : "no stdout");
+    free(out);
+    free(err);
+}
+
+static void test_usage_errors_exit_64(void)
+{
+    char *output = NULL;
+
+    BS_ASSERT_INT_EQ(
+        bsctl((const char *[]){"replay", "--product", "bestays", "--topic",
+                               "audit", "--from-offset", "5", "--from-time",
+                               "2026-01-01T00:00:00Z", NULL},
+              &output),
+        64);
+    CU_ASSERT_PTR_NOT_NULL(output ? strstr(output, "exclude each other")
+                                  : NULL);
+    free(output);
+    output = NULL;
     BS_ASSERT_INT_EQ(bsctl((const char *[]){"replay", "--product", "bestays",
-                                            "--topic", "all", NULL},
+                                            "--topic", "everything", NULL},
                            &output),
-                     0);
-    BS_ASSERT_INT_EQ(summary_value(output, "missing "), 0);
-    BS_ASSERT_INT_EQ(summary_value(output, "extra "), 0);
-    BS_ASSERT_INT_EQ(summary_value(output, "different "), 0);
-    CU_ASSERT(summary_value(output, "replayed ") >= 1);
+                     64);
     free(output);
 }
 
@@ -312,6 +444,19 @@ static void test_deleted_rows_are_reported_and_restored(void)
     CU_ASSERT_PTR_NOT_NULL(output ? strstr(output, ids[3]) : NULL);
     BS_ASSERT_INT_EQ(count_rows("bestays", ids[1]), 0);
     free(output);
+
+    /* Without --apply or --dry-run it is a dry run too. */
+    output = NULL;
+    BS_ASSERT_INT_EQ(bsctl((const char *[]){"replay", "--product", "bestays",
+                                            "--topic", "audit", NULL},
+                           &output),
+                     1);
+    CU_ASSERT_PTR_NOT_NULL(output ? strstr(output, "(dry run)") : NULL);
+    BS_ASSERT_INT_EQ(summary_value(output, "missing "), 2);
+    CU_ASSERT_PTR_NULL(output ? strstr(output, "restored ") : "no output");
+    free(output);
+    BS_ASSERT_INT_EQ(count_rows("bestays", ids[1]), 0);
+    BS_ASSERT_INT_EQ(count_rows("bestays", ids[3]), 0);
 
     /* --apply restores exactly them, once. */
     output = NULL;
@@ -378,7 +523,7 @@ static void test_replay_from_time_reads_only_later_events(void)
                                       "--topic", "audit", "--from-time",
                                       "2026-01-01T00:00:00Z", NULL},
                      &output);
-        BS_ASSERT_INT_EQ(code, 1);
+        BS_ASSERT_INT_EQ(code, 2); /* failed, not "differ" */
         CU_ASSERT_PTR_NOT_NULL(output ? strstr(output, "devbroker") : NULL);
         free(output);
         printf("\n  SKIPPED replay --from-time: the broker is the devbroker "
@@ -414,6 +559,139 @@ static void test_replay_from_time_reads_only_later_events(void)
     free(output);
     BS_ASSERT_INT_EQ(count_rows("bestays", late), 1);
     BS_ASSERT_INT_EQ(count_rows("bestays", early), 0);
+}
+
+static void test_altered_row_is_reported_different(void)
+{
+    char ids[1][96], *output = NULL;
+
+    produce_and_wait("alter", ids, 1);
+    BS_ASSERT_INT_EQ(tamper(ids[0], "action = $2", "user.deleted"), 1);
+
+    /* Reported as different, and --apply leaves it alone: restoring only
+     * adds what is missing, it never rewrites the trail. */
+    BS_ASSERT_INT_EQ(
+        bsctl((const char *[]){"replay", "--product", "bestays", "--topic",
+                               "audit", "--apply", NULL},
+              &output),
+        1);
+    BS_ASSERT_INT_EQ(summary_value(output, "different "), 1);
+    BS_ASSERT_INT_EQ(summary_value(output, "missing "), 0);
+    BS_ASSERT_INT_EQ(summary_value(output, "extra "), 0);
+    BS_ASSERT_INT_EQ(summary_value(output, "restored "), 0);
+    CU_ASSERT_PTR_NOT_NULL(output ? strstr(output, ids[0]) : NULL);
+    CU_ASSERT_PTR_NOT_NULL(output ? strstr(output, "DIFFER") : NULL);
+    free(output);
+    BS_ASSERT_INT_EQ(count_rows("bestays", ids[0]), 1);
+
+    /* Put back, the trail agrees again. */
+    BS_ASSERT_INT_EQ(tamper(ids[0], "action = $2", "user.read"), 1);
+    output = NULL;
+    BS_ASSERT_INT_EQ(bsctl((const char *[]){"replay", "--product", "bestays",
+                                            "--topic", "audit", NULL},
+                           &output),
+                     0);
+    free(output);
+}
+
+static void test_forged_row_is_reported_extra(void)
+{
+    char ids[1][96], forged[128], *output = NULL;
+
+    /* A row whose event id is in no event of the log, at a position the
+     * replay reads: its own event is missing and the forged one extra. */
+    produce_and_wait("forge", ids, 1);
+    snprintf(forged, sizeof(forged), "%s_forged", ids[0]);
+    BS_ASSERT_INT_EQ(tamper(ids[0], "event_id = $2", forged), 1);
+
+    BS_ASSERT_INT_EQ(bsctl((const char *[]){"replay", "--product", "bestays",
+                                            "--topic", "audit", NULL},
+                           &output),
+                     1);
+    BS_ASSERT_INT_EQ(summary_value(output, "extra "), 1);
+    BS_ASSERT_INT_EQ(summary_value(output, "missing "), 1);
+    BS_ASSERT_INT_EQ(summary_value(output, "different "), 0);
+    CU_ASSERT_PTR_NOT_NULL(output ? strstr(output, forged) : NULL);
+    free(output);
+
+    BS_ASSERT_INT_EQ(tamper(forged, "event_id = $2", ids[0]), 1);
+    output = NULL;
+    BS_ASSERT_INT_EQ(bsctl((const char *[]){"replay", "--product", "bestays",
+                                            "--topic", "audit", NULL},
+                           &output),
+                     0);
+    free(output);
+}
+
+static void test_replay_from_offset_reads_only_later_offsets(void)
+{
+    char ids[6][96], from[32], *output = NULL;
+    int partition[6], early = -1, late = -1;
+    long long offset[6];
+
+    /* Six events over three partitions: one partition holds two of them. */
+    produce_and_wait("offset", ids, 6);
+    for (int i = 0; i < 6; i++)
+        CU_ASSERT_FATAL(source_of(ids[i], &partition[i], &offset[i]));
+    for (int i = 0; i < 6 && late < 0; i++)
+        for (int j = 0; j < 6 && late < 0; j++)
+            if (i != j && partition[i] == partition[j] && offset[i] < offset[j])
+                early = i, late = j;
+    CU_ASSERT_FATAL(late >= 0);
+
+    /* Both deleted; reading every partition from the later one's offset
+     * restores it and not the earlier. */
+    delete_row(ids[early]);
+    delete_row(ids[late]);
+    snprintf(from, sizeof(from), "%lld", offset[late]);
+    BS_ASSERT_INT_EQ(
+        bsctl((const char *[]){"replay", "--product", "bestays", "--topic",
+                               "audit", "--from-offset", from, "--apply", NULL},
+              &output),
+        0);
+    BS_ASSERT_INT_EQ(summary_value(output, "restored "), 1);
+    free(output);
+    BS_ASSERT_INT_EQ(count_rows("bestays", ids[late]), 1);
+    BS_ASSERT_INT_EQ(count_rows("bestays", ids[early]), 0);
+
+    /* A replay of the whole log finds the other one. */
+    restore_all(1);
+    BS_ASSERT_INT_EQ(count_rows("bestays", ids[early]), 1);
+}
+
+static void test_replay_to_time_skips_later_events(void)
+{
+    char early[1][96], late[1][96], to[64], *output = NULL;
+    time_t boundary;
+    struct tm tm;
+
+    /* --to-time filters by each message's timestamp, so it works on the
+     * devbroker too. A boundary strictly between the two events. */
+    produce_and_wait("before", early, 1);
+    pause_ms(1100);
+    boundary = time(NULL);
+    pause_ms(1100);
+    produce_and_wait("after", late, 1);
+
+    delete_row(early[0]);
+    delete_row(late[0]);
+    gmtime_r(&boundary, &tm);
+    strftime(to, sizeof(to), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    BS_ASSERT_INT_EQ(
+        bsctl((const char *[]){"replay", "--product", "bestays", "--topic",
+                               "audit", "--to-time", to, "--apply", NULL},
+              &output),
+        0);
+    BS_ASSERT_INT_EQ(summary_value(output, "restored "), 1);
+    /* It read on past the boundary (timestamps need not grow with the
+     * offset) and counted what it skipped. */
+    CU_ASSERT(summary_value(output, "outside time range ") >= 1);
+    free(output);
+    BS_ASSERT_INT_EQ(count_rows("bestays", early[0]), 1);
+    BS_ASSERT_INT_EQ(count_rows("bestays", late[0]), 0);
+
+    restore_all(1);
+    BS_ASSERT_INT_EQ(count_rows("bestays", late[0]), 1);
 }
 
 /* ---- concurrent appenders ------------------------------------------------ */
@@ -797,6 +1075,14 @@ static CU_TestInfo replay_tests[] = {
      test_foreign_event_is_reported_not_written},
     {"replay_from_time_reads_only_later_events",
      test_replay_from_time_reads_only_later_events},
+    {"usage_errors_exit_64", test_usage_errors_exit_64},
+    {"altered_row_is_reported_different",
+     test_altered_row_is_reported_different},
+    {"forged_row_is_reported_extra", test_forged_row_is_reported_extra},
+    {"replay_from_offset_reads_only_later_offsets",
+     test_replay_from_offset_reads_only_later_offsets},
+    {"replay_to_time_skips_later_events",
+     test_replay_to_time_skips_later_events},
     CU_TEST_INFO_NULL,
 };
 

@@ -520,8 +520,14 @@ static void test_sigkill_mid_stream_leaves_one_row_per_event(void)
             pause_ms(5);
     }
     bs_svc_stop(&bestays.writer, SIGKILL);
+
+    /* Mid-stream: the kill came after some rows and before the last, else
+     * this would test a clean start or a clean stop, not a crash. */
+    seen = count_prefix("bestays", prefix, false);
     printf("\n  killed audit-writer with %lld of %d rows in\n", seen,
            STREAM_EVENTS);
+    CU_ASSERT(seen > 0);
+    CU_ASSERT(seen < STREAM_EVENTS);
 
     CU_ASSERT_EQUAL_FATAL(writer_start(&bestays, "500"), 0);
     for (int waited = 0; waited < DEADLINE_MS; waited += 50) {

@@ -158,8 +158,23 @@ static char *drain_fd(int fd)
     return data;
 }
 
-int bs_test_run(const char *const argv[], const char *const env[],
-                char **output)
+/* Everything left in `file`, from its start (a growing buffer). */
+static char *drain_file(FILE *file)
+{
+    fflush(file);
+    if (lseek(fileno(file), 0, SEEK_SET) < 0)
+        return NULL;
+    return drain_fd(fileno(file));
+}
+
+/*
+ * The child's stdout goes to a pipe read here; its stderr to the same pipe
+ * (`err_file` NULL) or to `err_file`, an unlinked temporary file. A file
+ * and not a second pipe: draining two pipes one after the other would hang
+ * once the child filled the one not being read.
+ */
+static int run_child(const char *const argv[], const char *const env[],
+                     char **output, FILE *err_file)
 {
     int pipe_fds[2] = {-1, -1};
     int status;
@@ -173,7 +188,7 @@ int bs_test_run(const char *const argv[], const char *const env[],
     if (pid == 0) {
         if (output) {
             dup2(pipe_fds[1], STDOUT_FILENO);
-            dup2(pipe_fds[1], STDERR_FILENO);
+            dup2(err_file ? fileno(err_file) : pipe_fds[1], STDERR_FILENO);
             close(pipe_fds[0]);
             close(pipe_fds[1]);
         }
@@ -195,4 +210,26 @@ int bs_test_run(const char *const argv[], const char *const env[],
     if (WIFSIGNALED(status))
         return 128 + WTERMSIG(status);
     return WEXITSTATUS(status);
+}
+
+int bs_test_run(const char *const argv[], const char *const env[],
+                char **output)
+{
+    return run_child(argv, env, output, NULL);
+}
+
+int bs_test_run_split(const char *const argv[], const char *const env[],
+                      char **out, char **err)
+{
+    FILE *err_file = tmpfile();
+    int code;
+
+    *out = NULL;
+    *err = NULL;
+    if (!err_file)
+        return -1;
+    code = run_child(argv, env, out, err_file);
+    *err = drain_file(err_file);
+    fclose(err_file);
+    return code;
 }

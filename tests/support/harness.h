@@ -55,4 +55,9 @@ char *bs_test_read_file(const char *path);
 int bs_test_run(const char *const argv[], const char *const env[],
                 char **output);
 
+/* bs_test_run with the child's stdout in *out and its stderr in *err, kept
+ * apart (both set, possibly to NULL on failure; the caller frees both). */
+int bs_test_run_split(const char *const argv[], const char *const env[],
+                      char **out, char **err);
+
 #endif

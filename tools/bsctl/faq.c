@@ -1,6 +1,6 @@
 /*
  * faq.c - `bsctl faq reindex --product P [--stale | --all | --document ID]
- *          [--no-wait] [--timeout S]`.
+ *          [--window N] [--no-wait] [--timeout S]`.
  *
  * Re-indexing goes through the log like every other change: bsctl picks the
  * documents in the database, publishes one `reindex` FaqDocumentEvent per
@@ -14,11 +14,22 @@
  * differs from BS_CHUNKER_VERSION, or that were never embedded; --all every
  * document not deleted; --document one.
  *
- * Progress goes to stderr: documents queued n/N, then documents
- * re-embedded m/N read from the database (embedded_at at or after the start
- * with the current model; a document deleted since counts as done), until
- * all are done (exit 0), --no-wait (exit 0 once queued) or --timeout S
- * seconds (exit 1).
+ * Windows: the events are published --window N documents at a time
+ * (default 1000), and the next window only once the indexer has re-embedded
+ * the last one. The indexer reads a partition in order, so a write that
+ * arrives during a re-index waits behind at most one window of reindex
+ * events, not behind the whole product (60,000 events queued at once held
+ * new writes back for the better part of a minute). A window that makes no
+ * progress for FAQ_WINDOW_STALL_S (its events dead-lettered, the indexer
+ * down or far behind on other writes) does not hold the rest back: the
+ * next one is queued, and the final wait below still counts every
+ * document. --window 0 queues everything at once.
+ *
+ * Progress goes to stderr: documents queued n/N and re-embedded m/N read
+ * from the database (embedded_at at or after the start with the current
+ * model; a document deleted since counts as done), until all are done
+ * (exit 0), --no-wait (exit 0 once the last window is queued) or --timeout
+ * S seconds for the whole run (exit 1).
  *
  * DATABASE_URL is an owner role (as for migrate); row-level security is
  * FORCEd, so the session sets app.product to P. P must be in
@@ -50,6 +61,8 @@ enum { FAQ_EXIT_OK = 0, FAQ_EXIT_FAILED = 1, FAQ_EXIT_USAGE = 64 };
 
 #define FAQ_SEND_TIMEOUT_MS 10000
 #define FAQ_POLL_MS         250
+#define FAQ_WINDOW_DEFAULT  1000
+#define FAQ_WINDOW_STALL_S  30
 #define FAQ_BAR_WIDTH       30
 #define FAQ_UUID_LEN        36
 
@@ -61,6 +74,7 @@ struct reindex_args {
     const char *document;
     bool no_wait;
     long timeout_s; /* 0: none */
+    long window;    /* documents queued at a time; 0: all at once */
 };
 
 struct reindex {
@@ -72,6 +86,9 @@ struct reindex {
     char started[64];  /* clock_timestamp() before anything was queued */
     PGresult *ids;     /* the chosen document ids */
     char *ids_literal; /* the same as a uuid[] literal */
+    double deadline;   /* monotonic; 0: no --timeout */
+    long queued;       /* events acknowledged so far */
+    long done;         /* documents of finished windows re-embedded */
     char errstr[512];
 };
 
@@ -86,6 +103,7 @@ static const char *parse_args(int argc, char **argv, struct reindex_args *a)
     int selections = 0;
 
     memset(a, 0, sizeof(*a));
+    a->window = FAQ_WINDOW_DEFAULT;
     if (argc < 1 || strcmp(argv[0], "reindex") != 0)
         return "missing or unknown sub-command (reindex)";
     for (int i = 1; i < argc; i++) {
@@ -109,6 +127,12 @@ static const char *parse_args(int argc, char **argv, struct reindex_args *a)
             a->timeout_s = strtol(argv[++i], &end, 10);
             if (*end || a->timeout_s <= 0)
                 return "--timeout needs a number of seconds above 0";
+        } else if (strcmp(argv[i], "--window") == 0 && has_value) {
+            char *end;
+
+            a->window = strtol(argv[++i], &end, 10);
+            if (*end || a->window < 0)
+                return "--window needs a number of documents, 0 or more";
         } else
             return "unexpected argument";
     }
@@ -165,16 +189,19 @@ static double monotonic_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* "\r[#####.....] what n/N" on stderr; a newline when `last`. */
-static void progress(const char *what, long n, long total, bool last)
+/* "\r[#####.....] queued q/N re-embedded d/N" on stderr (the bar is the
+ * re-embedded share); a newline when `last`. */
+static void progress(long queued, long done, long total, bool last)
 {
-    int filled = total > 0 ? (int)(FAQ_BAR_WIDTH * n / total) : FAQ_BAR_WIDTH;
+    int filled =
+        total > 0 ? (int)(FAQ_BAR_WIDTH * done / total) : FAQ_BAR_WIDTH;
     char bar[FAQ_BAR_WIDTH + 1];
 
     memset(bar, '#', (size_t)filled);
     memset(bar + filled, '.', (size_t)(FAQ_BAR_WIDTH - filled));
     bar[FAQ_BAR_WIDTH] = '\0';
-    fprintf(stderr, "\r[%s] %s %ld/%ld", bar, what, n, total);
+    fprintf(stderr, "\r[%s] queued %ld/%ld re-embedded %ld/%ld", bar, queued,
+            total, done, total);
     if (last)
         fputc('\n', stderr);
     fflush(stderr);
@@ -200,6 +227,27 @@ static int open_db(struct reindex *r, const char *url)
     return status;
 }
 
+/* Rows [from, to) of r->ids as a uuid[] literal (caller frees), or NULL. */
+static char *ids_literal(const struct reindex *r, long from, long to)
+{
+    size_t size = 3 + (size_t)(to - from) * (FAQ_UUID_LEN + 1);
+    char *literal = malloc(size), *pos = literal;
+
+    if (!literal)
+        return NULL;
+    /* Ids are canonical UUID text: nothing to quote. */
+    *pos++ = '{';
+    for (long i = from; i < to; i++) {
+        if (i > from)
+            *pos++ = ',';
+        memcpy(pos, PQgetvalue(r->ids, (int)i, 0), FAQ_UUID_LEN);
+        pos += FAQ_UUID_LEN;
+    }
+    *pos++ = '}';
+    *pos = '\0';
+    return literal;
+}
+
 /* The ids of the chosen documents, and the same as a uuid[] literal. */
 static int choose_documents(struct reindex *r)
 {
@@ -207,9 +255,7 @@ static int choose_documents(struct reindex *r)
                                " WHERE product = $1 AND deleted_at IS NULL";
     char sql[512], version[16];
     const char *params[3] = {r->product, NULL, NULL};
-    int nparams = 1, status, rows;
-    char *pos;
-    size_t size;
+    int nparams = 1, status;
 
     if (r->args.selection == SELECT_STALE) {
         snprintf(version, sizeof(version), "%d", BS_CHUNKER_VERSION);
@@ -231,23 +277,10 @@ static int choose_documents(struct reindex *r)
                          sizeof(r->errstr));
     if (status != BS_OK)
         return status;
-    rows = PQntuples(r->ids);
-    size = 3 + (size_t)rows * (FAQ_UUID_LEN + 1);
-    r->ids_literal = malloc(size);
+    r->ids_literal = ids_literal(r, 0, PQntuples(r->ids));
     if (!r->ids_literal)
         return bs_fail(r->errstr, sizeof(r->errstr), BS_ENOMEM,
                        "out of memory");
-    /* Ids are canonical UUID text: nothing to quote. */
-    pos = r->ids_literal;
-    *pos++ = '{';
-    for (int i = 0; i < rows; i++) {
-        if (i > 0)
-            *pos++ = ',';
-        memcpy(pos, PQgetvalue(r->ids, i, 0), FAQ_UUID_LEN);
-        pos += FAQ_UUID_LEN;
-    }
-    *pos++ = '}';
-    *pos = '\0';
     return BS_OK;
 }
 
@@ -261,8 +294,9 @@ struct publish_work {
     struct reindex *r;
     struct bs_codec *codec; /* thread-safe (bs/codec.h) */
     char topic[128];
+    long end;         /* one past the last row of this window */
     atomic_long next; /* next row of r->ids to take */
-    atomic_long sent; /* acknowledged */
+    atomic_long sent; /* acknowledged, in this window */
     atomic_bool failed;
     pthread_mutex_t lock; /* guards r->errstr */
 };
@@ -298,12 +332,12 @@ static int publish_one(struct publish_work *w, const char *id, char *errstr,
 static void *publish_worker(void *arg)
 {
     struct publish_work *w = arg;
-    long total = PQntuples(w->r->ids), i;
+    long i;
     char errstr[512];
     int status = BS_OK;
 
     while (!atomic_load(&w->failed) &&
-           (i = atomic_fetch_add(&w->next, 1)) < total) {
+           (i = atomic_fetch_add(&w->next, 1)) < w->end) {
         status = publish_one(w, PQgetvalue(w->r->ids, (int)i, 0), errstr,
                              sizeof(errstr));
         if (status != BS_OK)
@@ -318,15 +352,106 @@ static void *publish_worker(void *arg)
     return NULL;
 }
 
-/* One reindex event per chosen document, each acknowledged by the broker;
- * "queued n/N" while they go. */
-static int publish_all(struct reindex *r, const char *bootstrap)
+/* One reindex event for each of rows [from, to) of r->ids, each
+ * acknowledged by the broker; "queued" moves while they go. */
+static int publish_window(struct reindex *r, struct publish_work *w, long from,
+                          long to)
 {
-    struct publish_work w = {.r = r};
     pthread_t threads[FAQ_PUBLISH_THREADS];
     struct timespec pause = {0, 100 * 1000000L};
     long total = PQntuples(r->ids);
-    int started = 0, status;
+    int started = 0;
+
+    w->end = to;
+    atomic_store(&w->next, from);
+    atomic_store(&w->sent, 0);
+    while (started < FAQ_PUBLISH_THREADS &&
+           pthread_create(&threads[started], NULL, publish_worker, w) == 0)
+        started++;
+    if (started == 0)
+        publish_worker(w); /* no thread to be had: this one */
+    while (started > 0 && atomic_load(&w->sent) < to - from &&
+           !atomic_load(&w->failed)) {
+        progress(r->queued + atomic_load(&w->sent), r->done, total, false);
+        nanosleep(&pause, NULL);
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    r->queued += atomic_load(&w->sent);
+    progress(r->queued, r->done, total, false);
+    return atomic_load(&w->failed) ? BS_EKAFKA : BS_OK;
+}
+
+/* Documents of `literal` (a uuid[] of the selection) re-embedded, or
+ * deleted, since the start. */
+static int count_done(struct reindex *r, const char *literal, long *done)
+{
+    const char *params[4] = {r->product, literal, r->started, r->model};
+    PGresult *res = NULL;
+    int status = bs_db_query(
+        r->conn,
+        "SELECT count(*) FROM faq_documents WHERE product = $1"
+        " AND id = ANY($2::uuid[]) AND (deleted_at IS NOT NULL"
+        " OR (embedded_at >= $3::timestamptz AND embedding_model = $4))",
+        4, params, &res, r->errstr, sizeof(r->errstr));
+
+    if (status == BS_OK)
+        *done = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return status;
+}
+
+static bool timed_out(const struct reindex *r)
+{
+    return r->deadline > 0 && monotonic_s() >= r->deadline;
+}
+
+static int fail_timed_out(struct reindex *r, long done)
+{
+    fputc('\n', stderr);
+    return bs_fail(r->errstr, sizeof(r->errstr), BS_ETIMEDOUT,
+                   "timed out: %ld of %ld documents queued, %ld re-embedded",
+                   r->queued, (long)PQntuples(r->ids), done);
+}
+
+/* Waits until the documents of rows [from, to) are re-embedded, or made no
+ * progress for FAQ_WINDOW_STALL_S (then the caller goes on: the final wait
+ * still counts them). */
+static int wait_window(struct reindex *r, long from, long to)
+{
+    struct timespec pause = {0, FAQ_POLL_MS * 1000000L};
+    char *literal = ids_literal(r, from, to);
+    long total = PQntuples(r->ids), done = 0, seen = -1;
+    double stalled_since = monotonic_s();
+    int status = literal ? BS_OK : BS_ENOMEM;
+
+    while (status == BS_OK) {
+        status = count_done(r, literal, &done);
+        if (status != BS_OK || done >= to - from)
+            break;
+        if (done != seen) {
+            progress(r->queued, r->done + done, total, false);
+            stalled_since = monotonic_s();
+            seen = done;
+        } else if (monotonic_s() - stalled_since >= FAQ_WINDOW_STALL_S)
+            break;
+        if (timed_out(r))
+            status = fail_timed_out(r, r->done + done);
+        else
+            nanosleep(&pause, NULL);
+    }
+    r->done += done;
+    free(literal);
+    return status;
+}
+
+/* Queues the selection window by window (see the top of this file). */
+static int publish_all(struct reindex *r, const char *bootstrap)
+{
+    struct publish_work w = {.r = r};
+    long total = PQntuples(r->ids);
+    long window = r->args.window > 0 ? r->args.window : total;
+    int status;
 
     atomic_init(&w.next, 0);
     atomic_init(&w.sent, 0);
@@ -342,39 +467,18 @@ static int publish_all(struct reindex *r, const char *bootstrap)
         return status;
     }
     pthread_mutex_init(&w.lock, NULL);
-    while (started < FAQ_PUBLISH_THREADS &&
-           pthread_create(&threads[started], NULL, publish_worker, &w) == 0)
-        started++;
-    if (started == 0)
-        publish_worker(&w); /* no thread to be had: this one */
-    while (started > 0 && atomic_load(&w.sent) < total &&
-           !atomic_load(&w.failed)) {
-        progress("queued", atomic_load(&w.sent), total, false);
-        nanosleep(&pause, NULL);
+    for (long from = 0; status == BS_OK && from < total; from += window) {
+        long to = from + window < total ? from + window : total;
+
+        status = publish_window(r, &w, from, to);
+        /* Not after the last one: that is wait_done's. */
+        if (status == BS_OK && to < total)
+            status = wait_window(r, from, to);
     }
-    for (int i = 0; i < started; i++)
-        pthread_join(threads[i], NULL);
     pthread_mutex_destroy(&w.lock);
     bs_codec_free(w.codec);
-    progress("queued", atomic_load(&w.sent), total, true);
-    return atomic_load(&w.failed) ? BS_EKAFKA : BS_OK;
-}
-
-/* Documents of the selection re-embedded (or deleted) since the start. */
-static int count_done(struct reindex *r, long *done)
-{
-    const char *params[4] = {r->product, r->ids_literal, r->started, r->model};
-    PGresult *res = NULL;
-    int status = bs_db_query(
-        r->conn,
-        "SELECT count(*) FROM faq_documents WHERE product = $1"
-        " AND id = ANY($2::uuid[]) AND (deleted_at IS NOT NULL"
-        " OR (embedded_at >= $3::timestamptz AND embedding_model = $4))",
-        4, params, &res, r->errstr, sizeof(r->errstr));
-
-    if (status == BS_OK)
-        *done = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
+    if (r->args.no_wait || status != BS_OK)
+        progress(r->queued, r->done, total, true);
     return status;
 }
 
@@ -382,25 +486,20 @@ static int count_done(struct reindex *r, long *done)
 static int wait_done(struct reindex *r)
 {
     long total = PQntuples(r->ids), done = 0, shown = -1;
-    double deadline = monotonic_s() + (double)r->args.timeout_s;
     struct timespec pause = {0, FAQ_POLL_MS * 1000000L};
     int status;
 
     for (;;) {
-        status = count_done(r, &done);
+        status = count_done(r, r->ids_literal, &done);
         if (status != BS_OK)
             return status;
         if (done != shown || done >= total)
-            progress("re-embedded", done, total, done >= total);
+            progress(r->queued, done, total, done >= total);
         shown = done;
         if (done >= total)
             return BS_OK;
-        if (r->args.timeout_s > 0 && monotonic_s() >= deadline) {
-            fputc('\n', stderr);
-            return bs_fail(r->errstr, sizeof(r->errstr), BS_ETIMEDOUT,
-                           "timed out: %ld of %ld documents re-embedded", done,
-                           total);
-        }
+        if (timed_out(r))
+            return fail_timed_out(r, done);
         nanosleep(&pause, NULL);
     }
 }
@@ -436,8 +535,13 @@ static int reindex_run(struct reindex *r, struct bs_program *program)
                          r->args.document, r->product);
     if (status != BS_OK)
         return status;
-    fprintf(stderr, "bsctl faq: %d document(s) of %s to re-index with %s\n",
-            PQntuples(r->ids), r->product, r->model);
+    fprintf(stderr,
+            "bsctl faq: %d document(s) of %s to re-index with %s, %ld at a "
+            "time\n",
+            PQntuples(r->ids), r->product, r->model,
+            r->args.window > 0 ? r->args.window : (long)PQntuples(r->ids));
+    if (r->args.timeout_s > 0)
+        r->deadline = monotonic_s() + (double)r->args.timeout_s;
     status = publish_all(r, bootstrap);
     if (status == BS_OK && !r->args.no_wait)
         status = wait_done(r);

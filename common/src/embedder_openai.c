@@ -1,7 +1,7 @@
 /*
  * embedder_openai.c - the "openai" embedder: any OpenAI-compatible
- * POST /v1/embeddings endpoint (OpenAI, Ollama, vLLM, LocalAI...) over
- * libcurl.
+ * POST /v1/embeddings endpoint (OpenAI, Ollama, vLLM, llama.cpp, TEI...)
+ * over libcurl.
  *
  * One call of bs_embedder_embed() becomes requests of at most
  * EMBEDDINGS_BATCH_SIZE inputs, {"model": M, "input": [...]}; the answer's
@@ -10,15 +10,33 @@
  * but whitespace are not sent (endpoints reject empty input); they get the
  * zero vector, as with the hash embedder.
  *
- * Failures split in two, because the caller treats them differently:
+ * Failures split in two, because the caller treats them differently: a
+ * data error (BS_EINVAL) dead-letters the documents, an infrastructure
+ * error (BS_EUNAVAILABLE) pauses the pipeline until it is fixed.
  *   retried, then BS_EUNAVAILABLE: no connection, timeout, 408, 429, 5xx;
  *     the wait doubles from BACKOFF_BASE_MS up to BACKOFF_MAX_MS, half of
  *     it random (jitter, so many indexers do not retry in step), or is what
  *     Retry-After asks for, up to RETRY_AFTER_MAX_S;
- *   at once, BS_EINVAL: any other 4xx, a malformed body, a wrong count or
- *     dimension - the same inputs would fail again.
+ *   at once, BS_EUNAVAILABLE: 1xx/3xx/401/403/404 (a wrong key or URL), and
+ *     vectors that all have one dimension other than EMBEDDINGS_DIM (that
+ *     is the model's dimension: a wrong EMBEDDINGS_DIM or model, whatever
+ *     the input);
+ *   probed: any other 4xx, a malformed or non-JSON body, a wrong count,
+ *     mixed dimensions, numbers that are not floats. Such a failure may be
+ *     these inputs' (too long, refused) or the endpoint's (unknown model, a
+ *     proxy's HTML page, a bad server), and servers word their errors
+ *     differently (OpenAI, Ollama, vLLM, llama.cpp and TEI all do), so no
+ *     error text is matched. Instead one known-good input (PROBE_TEXT) is
+ *     sent, with the same model: if the probe is embedded correctly the
+ *     endpoint works and the failure belongs to these inputs (BS_EINVAL,
+ *     the same inputs would fail again); if the probe fails too, the
+ *     endpoint or its configuration is at fault (BS_EUNAVAILABLE, with the
+ *     probe's failure in errstr). The probe is sent again on every such
+ *     failure and nothing is remembered between calls, so a fixed endpoint
+ *     is noticed at the next batch.
  * The API key lives only in the Authorization header list, wiped on free,
- * and never reaches errstr or a log line; neither does input text.
+ * and never reaches errstr or a log line; neither does input text (the
+ * probe's error body may be quoted: it can only echo the probe text).
  *
  * One curl handle per embedder keeps the connection alive between requests,
  * so an embedder is used by one thread at a time. Programs should call
@@ -29,6 +47,7 @@
 #include "bs/log.h"
 
 #include "embedder_impl.h"
+#include "embedder_openai_internal.h"
 
 #include <curl/curl.h>
 #include <float.h>
@@ -43,9 +62,15 @@
 #include <unistd.h>
 #include <utf8proc.h>
 
-#define BACKOFF_BASE_MS   200L
-#define BACKOFF_MAX_MS    10000L
-#define RETRY_AFTER_MAX_S 30L
+#define BACKOFF_BASE_MS   BS__OPENAI_BACKOFF_BASE_MS
+#define BACKOFF_MAX_MS    BS__OPENAI_BACKOFF_MAX_MS
+#define RETRY_AFTER_MAX_S BS__OPENAI_RETRY_AFTER_MAX_S
+
+/* The known-good input of a probe: short, plain, any model embeds it. */
+#define PROBE_TEXT "Hello, world."
+
+/* How much of a refused probe's answer errstr quotes. */
+#define PROBE_EXCERPT_MAX 96
 
 /* An answer holds count * dimension numbers of at most ~25 characters. */
 #define RESPONSE_BYTES_PER_VALUE 32
@@ -76,7 +101,7 @@ struct body {
 enum attempt_outcome {
     ATTEMPT_OK,         /* 2xx, body received */
     ATTEMPT_RETRY,      /* network error, timeout, 408, 429, 5xx */
-    ATTEMPT_REJECTED,   /* another 4xx or an oversized body: data error */
+    ATTEMPT_REJECTED,   /* another 4xx or an oversized body: probed */
     ATTEMPT_UNEXPECTED, /* 1xx/3xx/401/403/404: misconfigured endpoint */
     ATTEMPT_NO_MEMORY
 };
@@ -127,9 +152,8 @@ static void sleep_ms(long ms)
         ;
 }
 
-/* The wait before retry number `retry` (1-based). */
-static long retry_delay_ms(struct openai_embedder *e, long retry,
-                           long retry_after_s)
+long bs__openai_retry_delay_ms(uint64_t *jitter_state, long retry,
+                               long retry_after_s)
 {
     long backoff = BACKOFF_BASE_MS, half;
 
@@ -142,7 +166,9 @@ static long retry_delay_ms(struct openai_embedder *e, long retry,
     if (backoff > BACKOFF_MAX_MS)
         backoff = BACKOFF_MAX_MS;
     half = backoff / 2;
-    return half + (long)(jitter_next(&e->jitter_state) % (uint64_t)(half + 1));
+    if (*jitter_state == 0) /* xorshift stays at 0 forever */
+        *jitter_state = 1;
+    return half + (long)(jitter_next(jitter_state) % (uint64_t)(half + 1));
 }
 
 static bool valid_utf8(const char *text)
@@ -278,7 +304,8 @@ static int post_with_retries(struct openai_embedder *e, const char *payload,
                            "attempts: %s",
                            retry + 1, attempt.reason);
 
-        long delay = retry_delay_ms(e, retry + 1, attempt.retry_after_s);
+        long delay = bs__openai_retry_delay_ms(&e->jitter_state, retry + 1,
+                                               attempt.retry_after_s);
         bs_log_warn("embeddings endpoint %s; retry %ld of %ld in %ld ms",
                     attempt.reason, retry + 1, e->max_retries, delay);
         sleep_ms(delay);
@@ -310,6 +337,32 @@ static int parse_embedding(const json_t *values, float *row, size_t dimension,
     return BS_OK;
 }
 
+/*
+ * Whether every item's embedding is an array of one and the same size other
+ * than `dimension` (into *size). A model's vectors all have its one size,
+ * whatever the input, so that is EMBEDDINGS_DIM or EMBEDDINGS_MODEL being
+ * wrong, and there is nothing to probe. Mixed sizes and empty arrays (no
+ * model's dimension; a server may answer one for an input it could not
+ * embed) are not: they are probed like any other malformed answer, so
+ * that one strange document cannot stop the pipeline for good.
+ */
+static bool uniform_wrong_dimension(const json_t *data, size_t dimension,
+                                    size_t *size)
+{
+    size_t items = json_array_size(data);
+
+    for (size_t i = 0; i < items; i++) {
+        const json_t *values =
+            json_object_get(json_array_get(data, i), "embedding");
+
+        if (!json_is_array(values) ||
+            (i > 0 && json_array_size(values) != *size))
+            return false;
+        *size = json_array_size(values);
+    }
+    return items > 0 && *size > 0 && *size != dimension;
+}
+
 /* The answer to a batch of `count` inputs into their rows of vectors. */
 static int parse_answer(const struct body *body, const size_t *rows,
                         size_t count, size_t dimension, float *vectors,
@@ -320,6 +373,7 @@ static int parse_answer(const struct body *body, const size_t *rows,
         json_loadb(body->data ? body->data : "", body->len, 0, &error);
     const json_t *data = json_object_get(root, "data");
     bool *seen = calloc(count, sizeof(*seen));
+    size_t wrong = 0;
     int result = BS_OK;
 
     if (!seen)
@@ -330,6 +384,11 @@ static int parse_answer(const struct body *body, const size_t *rows,
     else if (!json_is_array(data))
         result = bs_fail(errstr, errstr_size, BS_EINVAL,
                          "embeddings answer has no \"data\" array");
+    else if (uniform_wrong_dimension(data, dimension, &wrong))
+        result = bs_fail(errstr, errstr_size, BS_EUNAVAILABLE,
+                         "embeddings endpoint misconfigured: its vectors have "
+                         "%zu dimensions, EMBEDDINGS_DIM is %zu",
+                         wrong, dimension);
     else if (json_array_size(data) != count)
         result = bs_fail(errstr, errstr_size, BS_EINVAL,
                          "embeddings answer has %zu embeddings for %zu inputs",
@@ -357,6 +416,93 @@ static int parse_answer(const struct body *body, const size_t *rows,
     return result;
 }
 
+/* The API key as sent (in the Authorization header), or NULL. */
+static const char *sent_key(const struct openai_embedder *e)
+{
+    static const char prefix[] = "Authorization: Bearer ";
+
+    for (const struct curl_slist *h = e->headers; h; h = h->next)
+        if (strncmp(h->data, prefix, sizeof(prefix) - 1) == 0)
+            return h->data + sizeof(prefix) - 1;
+    return NULL;
+}
+
+/* The start of a refused probe's answer for errstr: printable ASCII only,
+ * other bytes made spaces, double quotes single and backslashes slashes
+ * (errstr goes into double-quoted log fields); nothing if the answer
+ * quotes the key back. */
+static void body_excerpt(const struct openai_embedder *e,
+                         const struct body *body, char *out, size_t size)
+{
+    const char *key = sent_key(e);
+    size_t n = 0;
+
+    out[0] = '\0';
+    if (!body->data || body->len == 0 || (key && strstr(body->data, key)))
+        return;
+    for (size_t i = 0; i < body->len && n + 1 < size; i++) {
+        unsigned char c = (unsigned char)body->data[i];
+
+        if (c == '"')
+            c = '\'';
+        else if (c == '\\')
+            c = '/';
+        else if (c < 0x20 || c > 0x7e)
+            c = ' ';
+        out[n++] = (char)c;
+    }
+    out[n] = '\0';
+}
+
+/*
+ * Called after a batch failed in a data-error-shaped way (BS_EINVAL, its
+ * reason in errstr): embeds PROBE_TEXT alone, once. Probe embedded
+ * correctly: the endpoint works, so the failure was these inputs': returns
+ * BS_EINVAL with errstr as it was. Probe failed: the endpoint or its
+ * configuration is at fault: BS_EUNAVAILABLE (BS_ENOMEM) with the probe's
+ * failure in errstr.
+ */
+static int probe_endpoint(struct openai_embedder *e, char *errstr,
+                          size_t errstr_size)
+{
+    static const char *const texts[] = {PROBE_TEXT};
+    static const size_t rows[] = {0};
+    size_t dimension = e->base.dimension;
+    struct body body = {0};
+    char why[256], quoted[PROBE_EXCERPT_MAX + 1] = "";
+    char *payload = request_body(e, texts, rows, 1);
+    float *vector = malloc(dimension * sizeof(*vector));
+    int result;
+
+    if (!payload || !vector) {
+        result = bs_fail(errstr, errstr_size, BS_ENOMEM,
+                         "out of memory probing the embeddings endpoint");
+        goto out;
+    }
+    body.limit = dimension * RESPONSE_BYTES_PER_VALUE + RESPONSE_BYTES_SLACK;
+    result = post_with_retries(e, payload, &body, why, sizeof(why));
+    if (result == BS_EINVAL) /* a refusal: its body says why */
+        body_excerpt(e, &body, quoted, sizeof(quoted));
+    else if (result == BS_OK)
+        result =
+            parse_answer(&body, rows, 1, dimension, vector, why, sizeof(why));
+
+    if (result == BS_OK)
+        result = BS_EINVAL; /* these inputs' fault: errstr stays */
+    else if (result == BS_EINVAL)
+        result = bs_fail(errstr, errstr_size, BS_EUNAVAILABLE,
+                         "embeddings endpoint misconfigured: a probe input "
+                         "failed too: %s%s%s",
+                         why, quoted[0] ? ": " : "", quoted);
+    else /* already says unavailable or misconfigured, or out of memory */
+        result = bs_fail(errstr, errstr_size, result, "%s", why);
+out:
+    free(body.data);
+    free(vector);
+    free(payload);
+    return result;
+}
+
 static int embed_batch(struct openai_embedder *e, const char *const *texts,
                        const size_t *rows, size_t count, float *vectors,
                        char *errstr, size_t errstr_size)
@@ -377,6 +523,9 @@ static int embed_batch(struct openai_embedder *e, const char *const *texts,
                               errstr_size);
     free(body.data);
     free(payload);
+    /* these inputs' fault, or the endpoint's? */
+    if (result == BS_EINVAL)
+        result = probe_endpoint(e, errstr, errstr_size);
     return result;
 }
 

@@ -12,7 +12,10 @@
  * texts makes this run's documents the best matches of a search.
  *
  * Order matters: the indexers start with EMBEDDINGS_DIM=128; the re-index
- * test restarts bestays' with 256; the crash test runs on that one.
+ * test restarts bestays' with 256; the crash test runs on that one. The
+ * embedder tests at the end run indexers of their own (EMBEDDER=openai,
+ * a fake endpoint from tests/support/embed_server.h), each on a database
+ * of its own.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -30,6 +33,7 @@
 #include <openssl/rand.h>
 
 #include "broker_harness.h"
+#include "embed_server.h"
 #include "harness.h"
 #include "pg_harness.h"
 #include "service_harness.h"
@@ -1027,6 +1031,307 @@ static void test_embedder_down_pauses_without_dead_letters(void)
     bs_pg_drop_database(&pg, other_db);
 }
 
+/* ---- an OpenAI-compatible endpoint: whose fault is a failure ------------- */
+
+#define OPENAI_DIM     64
+#define OPENAI_MODEL   "openai:test-model/64"
+#define OPENAI_DOCS    5
+#define MAX_PARTITIONS 64
+
+/* A faq-indexer for bestays with EMBEDDER=openai pointed at a fake
+ * endpoint (tests/support/embed_server.h), on a database of its own, its
+ * group starting at the current end of bestays.faq (so it sees only the
+ * events the test publishes next, not every earlier run's). */
+struct openai_indexer {
+    struct bs_embed_server *server;
+    char db[64];
+    PGconn *conn; /* superuser, on db */
+    char group[128];
+    long long start; /* the group's stored offsets, summed */
+    struct bs_svc svc;
+};
+
+/* Stores the end of every partition of bestays.faq as `group_id`'s offsets;
+ * their sum into *total. 0, or -1. */
+static int store_faq_end_offsets(PGconn *conn, const char *group_id,
+                                 long long *total)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_t *producer = NULL;
+    rd_kafka_topic_t *rkt = NULL;
+    char errstr[256], sql[512];
+    int result = -1;
+
+    *total = 0;
+    if (bs_broker_producer_new(&producer, "bestays", errstr, sizeof(errstr)) !=
+        BS_OK)
+        return -1;
+    rkt = rd_kafka_topic_new(producer, "bestays.faq", NULL);
+    if (rkt && rd_kafka_metadata(producer, 0, rkt, &md, DEADLINE_MS) == 0 &&
+        md->topic_cnt == 1 && md->topics[0].partition_cnt > 0 &&
+        md->topics[0].partition_cnt <= MAX_PARTITIONS)
+        result = 0;
+    for (int i = 0; result == 0 && i < md->topics[0].partition_cnt; i++) {
+        int32_t partition = md->topics[0].partitions[i].id;
+        int64_t low = 0, high = 0;
+
+        if (rd_kafka_query_watermark_offsets(producer, "bestays.faq", partition,
+                                             &low, &high, DEADLINE_MS) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+            result = -1;
+            break;
+        }
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO consumer_offsets (product, consumer_group,"
+                 " topic, partition, next_offset) VALUES ('bestays', '%s',"
+                 " 'bestays.faq', %d, %" PRId64 ")",
+                 group_id, (int)partition, high);
+        result = bs_pg_exec(conn, sql, NULL) == 0 ? 0 : -1;
+        *total += high;
+    }
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(producer);
+    return result;
+}
+
+/* The fake endpoint answering `answer` to everything, the database, the
+ * offsets and the indexer (its log tagged with `name`). 0, or -1 (what was
+ * started stays in *x for openai_indexer_stop). */
+static int openai_indexer_start(struct openai_indexer *x, const char *name,
+                                enum bs_embed_answer answer)
+{
+    const char *const migrate[] = {"up", NULL};
+    char conninfo[512], v_db[600], v_kafka[600], v_group[200], v_url[200];
+    char v_dim[64], url[128], unique[128], tag[64];
+    const char *env[] = {"PRODUCT=bestays",
+                         v_db,
+                         v_kafka,
+                         v_group,
+                         "EMBEDDER=openai",
+                         v_url,
+                         v_dim,
+                         "EMBEDDINGS_MODEL=test-model",
+                         "EMBEDDINGS_MAX_RETRIES=0",
+                         "EMBEDDINGS_TIMEOUT_MS=10000",
+                         "LOG_LEVEL=info",
+                         NULL};
+
+    memset(x, 0, sizeof(*x));
+    if (bs_embed_server_start(OPENAI_DIM, &x->server) != 0)
+        return -1;
+    bs_embed_server_script(x->server, answer, 0, NULL);
+    if (bs_pg_create_database(&pg, "faqoai", x->db, sizeof(x->db)) != 0 ||
+        bs_pg_migrate(&pg, x->db, migrate, NULL) != 0)
+        return -1;
+    x->conn = bs_pg_connect(&pg, x->db, NULL);
+    snprintf(
+        x->group, sizeof(x->group), "%s",
+        bs_broker_unique_name("faq-indexer-openai", unique, sizeof(unique)));
+    if (!x->conn ||
+        bs_pg_exec(x->conn,
+                   "INSERT INTO faq_categories (product, slug, name)"
+                   " VALUES ('bestays', 'general', 'General')",
+                   NULL) != 0 ||
+        store_faq_end_offsets(x->conn, x->group, &x->start) != 0)
+        return -1;
+
+    bs_pg_conninfo(&pg, x->db, BS_PG_SERVICE_ROLE, conninfo, sizeof(conninfo));
+    snprintf(v_db, sizeof(v_db), "DATABASE_URL=%s", conninfo);
+    snprintf(v_kafka, sizeof(v_kafka), "KAFKA_BOOTSTRAP_SERVERS=%s", bootstrap);
+    snprintf(v_group, sizeof(v_group), "CONSUMER_GROUP=%s", x->group);
+    snprintf(v_url, sizeof(v_url), "EMBEDDINGS_URL=%s",
+             bs_embed_server_url(x->server, url, sizeof(url)));
+    snprintf(v_dim, sizeof(v_dim), "EMBEDDINGS_DIM=%d", OPENAI_DIM);
+    snprintf(tag, sizeof(tag), "faq-indexer-openai-%s-%d", name, (int)getpid());
+    return bs_svc_start(&x->svc, "services/faq-indexer/faq-indexer", tag, env);
+}
+
+static void openai_indexer_stop(struct openai_indexer *x)
+{
+    if (x->svc.pid > 0)
+        BS_ASSERT_INT_EQ(bs_svc_stop(&x->svc, SIGTERM), 0);
+    if (x->conn)
+        PQfinish(x->conn);
+    if (x->db[0])
+        bs_pg_drop_database(&pg, x->db);
+    bs_embed_server_stop(x->server);
+}
+
+/* Documents of `docs` embedded in x's database: a row with embedded_at and
+ * embeddings of OPENAI_MODEL, OPENAI_DIM wide (and none other). */
+static long long openai_embedded(struct openai_indexer *x, char (*docs)[37],
+                                 int count)
+{
+    char sql[4096], list[OPENAI_DOCS * 40 + 1] = "";
+    size_t n = 0;
+
+    for (int i = 0; i < count; i++)
+        n += (size_t)snprintf(list + n, sizeof(list) - n, "%s'%s'",
+                              i ? "," : "", docs[i]);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM faq_documents d WHERE d.product ="
+             " 'bestays' AND d.id IN (%s) AND d.embedded_at IS NOT NULL"
+             " AND d.embedding_model = '" OPENAI_MODEL "'"
+             " AND EXISTS (SELECT 1 FROM faq_embeddings e WHERE"
+             " e.product = d.product AND e.document_id = d.id)"
+             " AND NOT EXISTS (SELECT 1 FROM faq_embeddings e WHERE"
+             " e.product = d.product AND e.document_id = d.id AND"
+             " (e.model <> '" OPENAI_MODEL "'"
+             " OR array_length(e.embedding, 1) <> %d))",
+             list, OPENAI_DIM);
+    return bs_pg_count(x->conn, sql);
+}
+
+static long long openai_wait_embedded(struct openai_indexer *x,
+                                      char (*docs)[37], int count)
+{
+    long long value = -1;
+
+    for (int waited = 0; waited < DEADLINE_MS; waited += 100) {
+        value = openai_embedded(x, docs, count);
+        if (value == count)
+            break;
+        sleep_ms(100);
+    }
+    return value;
+}
+
+/* faq-indexer's dead letters for `key` with that reason prefix, by one
+ * read of bestays.dlq to its end (-1 if it could not be read). */
+static int dlq_count(const char *key, const char *reason_prefix)
+{
+    struct dlq_match want = {key, reason_prefix};
+    char errstr[256];
+    int matches = -1;
+
+    if (bs_broker_scan_topic("bestays", "bestays.dlq", dlq_matches, &want,
+                             30000, &matches, errstr, sizeof(errstr)) != BS_OK)
+        fprintf(stderr, "dlq scan: %s\n", errstr);
+    return matches;
+}
+
+/* Polls /readyz until it answers `status`; returns the last answer. */
+static long wait_readyz(const struct bs_svc *svc, long status)
+{
+    long got = 0;
+
+    for (int waited = 0; waited < DEADLINE_MS; waited += 100) {
+        got = bs_svc_http(svc, "GET", "/readyz", NULL, NULL, 0, NULL);
+        if (got == status)
+            break;
+        sleep_ms(100);
+    }
+    return got;
+}
+
+/*
+ * The endpoint answers 400 to any request holding one document's text and
+ * embeds everything else, the probe too: that document's event alone is
+ * dead-lettered (embedding_failed), every other document is embedded, and
+ * the indexer stays ready.
+ */
+static void test_openai_refusing_one_document_dead_letters_only_it(void)
+{
+    struct openai_indexer x;
+    char docs[OPENAI_DOCS][37], good[OPENAI_DOCS - 1][37], *bad = docs[2];
+    char content[512], marker[32], sql[256];
+    int n = 0;
+
+    snprintf(marker, sizeof(marker), "refuse-%s", word);
+    CU_ASSERT_EQUAL_FATAL(openai_indexer_start(&x, "one", BS_EMBED_OK), 0);
+    bs_embed_server_refuse(x.server, marker);
+
+    /* the refused document in the middle of the others */
+    for (int i = 0; i < OPENAI_DOCS; i++) {
+        new_doc_id(docs[i]);
+        if (docs[i] == bad)
+            snprintf(content, sizeof(content),
+                     "The endpoint refuses this one: %s.", marker);
+        else
+            snprintf(content, sizeof(content),
+                     "OpenAI-compatible answer %d %s.\n\nSecond paragraph.", i,
+                     word);
+        BS_ASSERT_INT_EQ(upsert("bestays", docs[i], titles[0], content, 1),
+                         BS_OK);
+        if (docs[i] != bad)
+            memcpy(good[n++], docs[i], sizeof(good[0]));
+    }
+
+    BS_ASSERT_INT_EQ(openai_wait_embedded(&x, good, n), OPENAI_DOCS - 1);
+    BS_ASSERT_INT_EQ(
+        wait_dlq(bad,
+                 "embedding_failed: embeddings endpoint answered HTTP 400"),
+        1);
+    for (int i = 0; i < n; i++)
+        BS_ASSERT_INT_EQ(dlq_count(good[i], ""), 0);
+    /* the refused document's record was rolled back: no row at all */
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM faq_documents WHERE id = '%s'", bad);
+    BS_ASSERT_INT_EQ(bs_pg_count(x.conn, sql), 0);
+    /* It was refused (with its batch, then alone) and probed each time;
+     * the pipeline never paused. */
+    CU_ASSERT_TRUE(bs_embed_server_refused(x.server) >= 1);
+    CU_ASSERT_TRUE(bs_embed_server_requests(x.server) >
+                   bs_embed_server_refused(x.server));
+    CU_ASSERT_FALSE(log_contains(&x.svc, "event=embedder_unavailable"));
+    BS_ASSERT_INT_EQ(wait_readyz(&x.svc, 200), 200);
+    openai_indexer_stop(&x);
+}
+
+/*
+ * The endpoint answers 400 "model not found" to everything, the probe too
+ * (a configuration-shaped failure): nothing is dead-lettered or written,
+ * no offset moves, the indexer reports not ready and keeps trying; once
+ * the endpoint is fixed every document is embedded and it is ready again.
+ */
+static void test_openai_refusing_everything_pauses_until_fixed(void)
+{
+    struct openai_indexer x;
+    char docs[3][37], content[512], sql[512];
+
+    CU_ASSERT_EQUAL_FATAL(openai_indexer_start(&x, "all", BS_EMBED_400_MODEL),
+                          0);
+    for (int i = 0; i < 3; i++) {
+        new_doc_id(docs[i]);
+        snprintf(content, sizeof(content),
+                 "Paused until the endpoint is fixed %d %s.", i, word);
+        BS_ASSERT_INT_EQ(upsert("bestays", docs[i], titles[2], content, 1),
+                         BS_OK);
+    }
+
+    for (int waited = 0; waited < DEADLINE_MS; waited += 100) {
+        if (log_contains(&x.svc, "event=embedder_unavailable error=\""
+                                 "embeddings endpoint misconfigured") &&
+            bs_embed_server_requests(x.server) >= 4)
+            break;
+        sleep_ms(100);
+    }
+    /* said why, and tried again (each try: the batch, then the probe) */
+    CU_ASSERT_TRUE(log_contains(&x.svc, "event=embedder_unavailable error=\""
+                                        "embeddings endpoint misconfigured"));
+    CU_ASSERT_TRUE(log_contains(&x.svc, "model not found"));
+    CU_ASSERT_TRUE(bs_embed_server_requests(x.server) >= 4);
+    BS_ASSERT_INT_EQ(wait_readyz(&x.svc, 503), 503);
+    BS_ASSERT_INT_EQ(bs_pg_count(x.conn, "SELECT count(*) FROM faq_documents"),
+                     0);
+    snprintf(sql, sizeof(sql),
+             "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets"
+             " WHERE consumer_group = '%s'",
+             x.group);
+    BS_ASSERT_INT_EQ(bs_pg_count(x.conn, sql), x.start);
+
+    /* Fixed: everything is embedded, nothing was dead-lettered. */
+    bs_embed_server_script(x.server, BS_EMBED_OK, 0, NULL);
+    BS_ASSERT_INT_EQ(openai_wait_embedded(&x, docs, 3), 3);
+    BS_ASSERT_INT_EQ(wait_readyz(&x.svc, 200), 200);
+    for (int i = 0; i < 3; i++)
+        BS_ASSERT_INT_EQ(dlq_count(docs[i], ""), 0);
+    openai_indexer_stop(&x);
+}
+
 static CU_TestInfo faq_tests[] = {
     {"products_are_indexed_and_searched_apart",
      test_products_are_indexed_and_searched_apart},
@@ -1042,6 +1347,10 @@ static CU_TestInfo faq_tests[] = {
      test_killed_mid_batch_leaves_one_set_per_document},
     {"embedder_down_pauses_without_dead_letters",
      test_embedder_down_pauses_without_dead_letters},
+    {"openai_refusing_one_document_dead_letters_only_it",
+     test_openai_refusing_one_document_dead_letters_only_it},
+    {"openai_refusing_everything_pauses_until_fixed",
+     test_openai_refusing_everything_pauses_until_fixed},
     CU_TEST_INFO_NULL,
 };
 

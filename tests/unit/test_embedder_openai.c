@@ -1,277 +1,92 @@
 /*
- * test_embedder_openai.c - the openai embedder against an in-process HTTP
- * server (libmicrohttpd, its own threads, a free port on 127.0.0.1) that
- * plays an OpenAI-compatible /v1/embeddings endpoint: canned vectors, 500s,
- * 429 with Retry-After, slow answers (timeouts), truncated JSON, wrong
- * dimensions, wrong counts and 400. Each test scripts the answers, then
- * checks the request count (batching, retries), the Authorization header
- * and the status code the embedder returns.
+ * test_embedder_openai.c - the openai embedder against an in-process fake
+ * OpenAI-compatible /v1/embeddings endpoint (tests/support/embed_server.h):
+ * canned vectors, 500s, 429 with Retry-After, slow answers (timeouts),
+ * truncated JSON, an HTML page, wrong dimensions and counts, 400s, and
+ * inputs it refuses. Each test scripts the answers, then checks the request
+ * count (batching, retries, the probe), the Authorization header and the
+ * status code the embedder returns. The retry delay is tested on its own
+ * (embedder_openai_internal.h), without sleeping.
  *
  * Canned vectors: the input "t<k>" gets 2.0 at position k % DIM and 0
  * elsewhere, and answers list the items in reverse order, so the test sees
  * both the reordering by "index" and the L2 normalization (1.0).
  */
 #include "harness.h"
+#include "embed_server.h"
+#include "service_harness.h"
 
 #include "bs/config.h"
 #include "bs/embedder.h"
 #include "bs/error.h"
 
-#include <arpa/inet.h>
+#include "embedder_openai_internal.h"
+
 #include <curl/curl.h>
-#include <jansson.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
-#include <pthread.h>
+#include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-#define DIM        8
-#define API_KEY    "sk-test-0123456789abcdef"
-#define MAX_SCRIPT 16
-#define MAX_SEEN   32
-
-enum answer {
-    ANSWER_OK,
-    ANSWER_500,
-    ANSWER_503,
-    ANSWER_429, /* with Retry-After: 1 */
-    ANSWER_400,
-    ANSWER_401,        /* a wrong API key */
-    ANSWER_SLOW,       /* OK, but after SLOW_MS (beyond the client timeout) */
-    ANSWER_TRUNCATED,  /* 200 with half a JSON document */
-    ANSWER_WRONG_DIM,  /* DIM + 1 values per embedding */
-    ANSWER_WRONG_COUNT /* one embedding fewer than inputs */
-};
-
-#define SLOW_MS           1200
+#define DIM               8
+#define API_KEY           "sk-test-0123456789abcdef"
 #define CLIENT_TIMEOUT_MS 300
+#define MARKER            "REFUSE-ME"
 
-/* The fake endpoint: the answers to give, and what it saw. */
-struct fake_server {
-    struct MHD_Daemon *daemon;
-    unsigned short port;
-    pthread_mutex_t lock;
-    enum answer script[MAX_SCRIPT]; /* answers for requests 1, 2, ... */
-    size_t script_len;
-    enum answer otherwise; /* after the script */
-    size_t requests;
-    size_t inputs[MAX_SEEN];  /* input count of each request */
-    double seen_at[MAX_SEEN]; /* monotonic seconds of each request */
-    char authorization[MAX_SEEN][128];
-    char model[64];
-};
+static struct bs_embed_server *server;
 
-static struct fake_server server;
+/* errstr must contain `expected`; on failure both are shown. */
+#define ASSERT_CONTAINS(text, expected)                                        \
+    do {                                                                       \
+        if (!strstr((text), (expected)))                                       \
+            BS_ASSERT_STR_EQ((text), (expected));                              \
+    } while (0)
 
-struct upload {
-    char *data;
-    size_t len;
-    size_t request; /* 0-based number of this request */
-};
-
-static double now_seconds(void)
+/* lo <= value <= hi, showing all three on failure. */
+static void assert_in_range(long value, long lo, long hi, const char *what,
+                            unsigned line)
 {
-    struct timespec ts;
+    char message[256];
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static enum MHD_Result send_text(struct MHD_Connection *connection,
-                                 unsigned status, const char *text,
-                                 const char *retry_after)
-{
-    struct MHD_Response *response = MHD_create_response_from_buffer(
-        strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
-    enum MHD_Result result;
-
-    MHD_add_response_header(response, "Content-Type", "application/json");
-    if (retry_after)
-        MHD_add_response_header(response, "Retry-After", retry_after);
-    result = MHD_queue_response(connection, status, response);
-    MHD_destroy_response(response);
-    return result;
-}
-
-/* {"data":[...]} for the inputs of `request`, in reverse order. */
-static char *canned_answer(json_t *inputs, enum answer answer)
-{
-    size_t count = json_array_size(inputs);
-    size_t items = answer == ANSWER_WRONG_COUNT ? count - 1 : count;
-    size_t dimension = answer == ANSWER_WRONG_DIM ? DIM + 1 : DIM;
-    json_t *data = json_array(), *root;
-    char *text;
-
-    for (size_t n = 0; n < items; n++) {
-        size_t i = count - 1 - n;
-        const char *input = json_string_value(json_array_get(inputs, i));
-        long k = input && input[0] == 't' ? atol(input + 1) : 0;
-        json_t *embedding = json_array();
-
-        for (size_t d = 0; d < dimension; d++)
-            json_array_append_new(embedding,
-                                  json_real(d == (size_t)(k % DIM) ? 2.0 : 0));
-        json_array_append_new(
-            data, json_pack("{s:s, s:I, s:o}", "object", "embedding", "index",
-                            (json_int_t)i, "embedding", embedding));
-    }
-    root = json_pack("{s:o, s:s}", "data", data, "model", "fake");
-    text = json_dumps(root, JSON_COMPACT);
-    json_decref(root);
-    return text;
-}
-
-static enum MHD_Result answer_request(struct MHD_Connection *connection,
-                                      struct upload *upload)
-{
-    json_t *body =
-        json_loadb(upload->data ? upload->data : "", upload->len, 0, NULL);
-    json_t *inputs = json_object_get(body, "input");
-    enum answer answer;
-    enum MHD_Result result;
-    char *text;
-
-    pthread_mutex_lock(&server.lock);
-    answer = upload->request < server.script_len
-                 ? server.script[upload->request]
-                 : server.otherwise;
-    if (upload->request < MAX_SEEN)
-        server.inputs[upload->request] = json_array_size(inputs);
-    snprintf(server.model, sizeof(server.model), "%s",
-             json_string_value(json_object_get(body, "model"))
-                 ? json_string_value(json_object_get(body, "model"))
-                 : "");
-    pthread_mutex_unlock(&server.lock);
-
-    switch (answer) {
-    case ANSWER_500:
-        result = send_text(connection, 500, "{\"error\":\"boom\"}", NULL);
-        break;
-    case ANSWER_503:
-        result = send_text(connection, 503, "overloaded", NULL);
-        break;
-    case ANSWER_429:
-        result = send_text(connection, 429, "{\"error\":\"slow down\"}", "1");
-        break;
-    case ANSWER_400:
-        result =
-            send_text(connection, 400,
-                      "{\"error\":{\"message\":\"input too long\"}}", NULL);
-        break;
-    case ANSWER_401:
-        result = send_text(connection, 401,
-                           "{\"error\":{\"message\":\"bad key\"}}", NULL);
-        break;
-    case ANSWER_TRUNCATED:
-        result = send_text(connection, 200,
-                           "{\"data\":[{\"index\":0,\"embedding\":[0.1,", NULL);
-        break;
-    case ANSWER_SLOW:
-        usleep(SLOW_MS * 1000);
-        /* fall through */
-    default:
-        text = canned_answer(inputs, answer);
-        result = send_text(connection, 200, text, NULL);
-        free(text);
-        break;
-    }
-    json_decref(body);
-    return result;
-}
-
-/* MHD calls this once when the headers are in, then per body piece, then
- * once more with nothing left: answer then. */
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection,
-                                  const char *url, const char *method,
-                                  const char *version, const char *upload_data,
-                                  size_t *upload_data_size, void **con_cls)
-{
-    struct upload *upload = *con_cls;
-    enum MHD_Result result;
-
-    (void)cls, (void)url, (void)method, (void)version;
-    if (!upload) {
-        const char *auth = MHD_lookup_connection_value(
-            connection, MHD_HEADER_KIND, "Authorization");
-
-        upload = calloc(1, sizeof(*upload));
-        pthread_mutex_lock(&server.lock);
-        upload->request = server.requests++;
-        if (upload->request < MAX_SEEN) {
-            server.seen_at[upload->request] = now_seconds();
-            snprintf(server.authorization[upload->request], 128, "%s",
-                     auth ? auth : "(none)");
-        }
-        pthread_mutex_unlock(&server.lock);
-        *con_cls = upload;
-        return MHD_YES;
-    }
-    if (*upload_data_size > 0) {
-        upload->data = realloc(upload->data, upload->len + *upload_data_size);
-        memcpy(upload->data + upload->len, upload_data, *upload_data_size);
-        upload->len += *upload_data_size;
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-    result = answer_request(connection, upload);
-    free(upload->data);
-    free(upload);
-    *con_cls = NULL;
-    return result;
+    snprintf(message, sizeof(message), "%s: %ld not in [%ld, %ld]", what, value,
+             lo, hi);
+    CU_assertImplementation(value >= lo && value <= hi, line, message, __FILE__,
+                            "", CU_FALSE);
 }
 
 static int server_start(void)
 {
-    struct sockaddr_in addr = {0};
-    const union MHD_DaemonInfo *info;
-
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    pthread_mutex_init(&server.lock, NULL);
-    server.daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
-        NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, &addr,
-        MHD_OPTION_END);
-    if (!server.daemon)
-        return 1;
-    info = MHD_get_daemon_info(server.daemon, MHD_DAEMON_INFO_BIND_PORT);
-    server.port = info ? info->port : 0;
-    return server.port ? 0 : 1;
+    return bs_embed_server_start(DIM, &server);
 }
 
 static int server_stop(void)
 {
-    MHD_stop_daemon(server.daemon);
-    pthread_mutex_destroy(&server.lock);
+    bs_embed_server_stop(server);
+    server = NULL;
     return 0;
 }
 
 /* Resets what the server saw and scripts its next answers. */
-static void script(enum answer otherwise, size_t n, const enum answer *answers)
+static void script(enum bs_embed_answer otherwise, size_t n,
+                   const enum bs_embed_answer *answers)
 {
-    pthread_mutex_lock(&server.lock);
-    server.requests = 0;
-    server.otherwise = otherwise;
-    server.script_len = n;
-    for (size_t i = 0; i < n; i++)
-        server.script[i] = answers[i];
-    memset(server.authorization, 0, sizeof(server.authorization));
-    pthread_mutex_unlock(&server.lock);
+    bs_embed_server_script(server, otherwise, n, answers);
 }
 
 static size_t requests_seen(void)
 {
-    size_t n;
+    return bs_embed_server_requests(server);
+}
 
-    pthread_mutex_lock(&server.lock);
-    n = server.requests;
-    pthread_mutex_unlock(&server.lock);
-    return n;
+/* What the server saw of request i (zeroes when it saw none). */
+static struct bs_embed_request seen(size_t i)
+{
+    struct bs_embed_request r = {0};
+
+    bs_embed_server_request(server, i, &r);
+    return r;
 }
 
 struct openai_options {
@@ -323,35 +138,51 @@ static struct bs_embedder *new_openai(const struct openai_options *o)
 static const char *const ten_texts[] = {"t0", "t1", "t2", "t3", "t4",
                                         "t5", "t6", "t7", "t8", "t9"};
 
-/* Embeds `count` of ten_texts; returns the status, errstr checked for the
- * key. */
-static int embed_texts(struct bs_embedder *embedder, size_t count,
-                       float *vectors, char *errstr, size_t errstr_size)
+/* Embeds `count` texts; returns the status, errstr checked for the key. */
+static int embed(struct bs_embedder *embedder, const char *const *texts,
+                 size_t count, float *vectors, char *errstr, size_t errstr_size)
 {
-    int result = bs_embedder_embed(embedder, ten_texts, count, vectors, errstr,
-                                   errstr_size);
+    int result =
+        bs_embedder_embed(embedder, texts, count, vectors, errstr, errstr_size);
 
     CU_ASSERT_PTR_NULL(strstr(errstr, API_KEY));
     return result;
 }
 
+/* Embeds `count` of ten_texts. */
+static int embed_texts(struct bs_embedder *embedder, size_t count,
+                       float *vectors, char *errstr, size_t errstr_size)
+{
+    return embed(embedder, ten_texts, count, vectors, errstr, errstr_size);
+}
+
+static struct bs_embedder *new_embedder(long batch_size, long max_retries,
+                                        bool with_key)
+{
+    struct openai_options o = {bs_embed_server_port(server), batch_size,
+                               max_retries, with_key};
+
+    return new_openai(&o);
+}
+
+/* ---- answers, batching, retries ----------------------------------------- */
+
 static void test_inputs_are_batched_and_put_back_in_order(void)
 {
-    struct openai_options o = {server.port, 4, 0, true};
-    struct bs_embedder *embedder = new_openai(&o);
+    struct bs_embedder *embedder = new_embedder(4, 0, true);
     float vectors[10 * DIM];
     char errstr[256] = "";
 
-    script(ANSWER_OK, 0, NULL);
+    script(BS_EMBED_OK, 0, NULL);
     BS_ASSERT_INT_EQ(embed_texts(embedder, 10, vectors, errstr, sizeof(errstr)),
                      BS_OK);
     BS_ASSERT_INT_EQ(requests_seen(), 3);
-    BS_ASSERT_INT_EQ(server.inputs[0], 4);
-    BS_ASSERT_INT_EQ(server.inputs[1], 4);
-    BS_ASSERT_INT_EQ(server.inputs[2], 2);
-    BS_ASSERT_STR_EQ(server.model, "test-model");
+    BS_ASSERT_INT_EQ(seen(0).inputs, 4);
+    BS_ASSERT_INT_EQ(seen(1).inputs, 4);
+    BS_ASSERT_INT_EQ(seen(2).inputs, 2);
+    BS_ASSERT_STR_EQ(seen(0).model, "test-model");
     for (size_t i = 0; i < 3; i++)
-        BS_ASSERT_STR_EQ(server.authorization[i], "Bearer " API_KEY);
+        BS_ASSERT_STR_EQ(seen(i).authorization, "Bearer " API_KEY);
     /* row i: 1.0 (2.0 normalized) at i % DIM */
     for (size_t i = 0; i < 10; i++)
         for (size_t d = 0; d < DIM; d++)
@@ -362,34 +193,31 @@ static void test_inputs_are_batched_and_put_back_in_order(void)
 
 static void test_without_a_key_no_authorization_is_sent(void)
 {
-    struct openai_options o = {server.port, 64, 0, false};
-    struct bs_embedder *embedder = new_openai(&o);
+    struct bs_embedder *embedder = new_embedder(64, 0, false);
     float vectors[3 * DIM];
     char errstr[256] = "";
 
-    script(ANSWER_OK, 0, NULL);
+    script(BS_EMBED_OK, 0, NULL);
     BS_ASSERT_INT_EQ(embed_texts(embedder, 3, vectors, errstr, sizeof(errstr)),
                      BS_OK);
     BS_ASSERT_INT_EQ(requests_seen(), 1);
-    BS_ASSERT_INT_EQ(server.inputs[0], 3);
-    BS_ASSERT_STR_EQ(server.authorization[0], "(none)");
+    BS_ASSERT_INT_EQ(seen(0).inputs, 3);
+    BS_ASSERT_STR_EQ(seen(0).authorization, "(none)");
     bs_embedder_free(embedder);
 }
 
 static void test_blank_texts_are_not_sent_and_stay_zero(void)
 {
     const char *texts[] = {"t1", "  \n", "t3", ""};
-    struct openai_options o = {server.port, 64, 0, true};
-    struct bs_embedder *embedder = new_openai(&o);
+    struct bs_embedder *embedder = new_embedder(64, 0, true);
     float vectors[4 * DIM];
     char errstr[256] = "";
 
-    script(ANSWER_OK, 0, NULL);
-    BS_ASSERT_INT_EQ(
-        bs_embedder_embed(embedder, texts, 4, vectors, errstr, sizeof(errstr)),
-        BS_OK);
+    script(BS_EMBED_OK, 0, NULL);
+    BS_ASSERT_INT_EQ(embed(embedder, texts, 4, vectors, errstr, sizeof(errstr)),
+                     BS_OK);
     BS_ASSERT_INT_EQ(requests_seen(), 1);
-    BS_ASSERT_INT_EQ(server.inputs[0], 2);
+    BS_ASSERT_INT_EQ(seen(0).inputs, 2);
     CU_ASSERT(vectors[0 * DIM + 1] == 1.0f);
     CU_ASSERT(vectors[2 * DIM + 3] == 1.0f);
     for (size_t d = 0; d < DIM; d++) {
@@ -398,72 +226,67 @@ static void test_blank_texts_are_not_sent_and_stay_zero(void)
     }
 
     /* nothing to send: no request at all */
-    script(ANSWER_OK, 0, NULL);
-    BS_ASSERT_INT_EQ(bs_embedder_embed(embedder, texts + 1, 1, vectors, errstr,
-                                       sizeof(errstr)),
-                     BS_OK);
+    script(BS_EMBED_OK, 0, NULL);
+    BS_ASSERT_INT_EQ(
+        embed(embedder, texts + 1, 1, vectors, errstr, sizeof(errstr)), BS_OK);
     BS_ASSERT_INT_EQ(requests_seen(), 0);
     bs_embedder_free(embedder);
 }
 
 static void test_server_errors_are_retried_until_success(void)
 {
-    const enum answer answers[] = {ANSWER_500, ANSWER_503};
-    struct openai_options o = {server.port, 64, 3, true};
-    struct bs_embedder *embedder = new_openai(&o);
+    const enum bs_embed_answer answers[] = {BS_EMBED_500, BS_EMBED_503};
+    struct bs_embedder *embedder = new_embedder(64, 3, true);
     float vectors[2 * DIM];
     char errstr[256] = "";
 
-    script(ANSWER_OK, 2, answers);
+    script(BS_EMBED_OK, 2, answers);
     BS_ASSERT_INT_EQ(embed_texts(embedder, 2, vectors, errstr, sizeof(errstr)),
                      BS_OK);
     BS_ASSERT_INT_EQ(requests_seen(), 3);
     CU_ASSERT(vectors[1 * DIM + 1] == 1.0f);
     /* every retry carries the key again */
-    BS_ASSERT_STR_EQ(server.authorization[2], "Bearer " API_KEY);
+    BS_ASSERT_STR_EQ(seen(2).authorization, "Bearer " API_KEY);
     bs_embedder_free(embedder);
 }
 
 static void test_server_errors_through_every_retry_are_unavailable(void)
 {
-    struct openai_options o = {server.port, 64, 2, true};
-    struct bs_embedder *embedder = new_openai(&o);
+    struct bs_embedder *embedder = new_embedder(64, 2, true);
     float vectors[2 * DIM];
     char errstr[256] = "";
 
-    script(ANSWER_500, 0, NULL);
+    script(BS_EMBED_500, 0, NULL);
     BS_ASSERT_INT_EQ(embed_texts(embedder, 2, vectors, errstr, sizeof(errstr)),
                      BS_EUNAVAILABLE);
     BS_ASSERT_INT_EQ(requests_seen(), 3);
-    CU_ASSERT_PTR_NOT_NULL(strstr(errstr, "HTTP 500"));
+    ASSERT_CONTAINS(errstr, "HTTP 500");
     bs_embedder_free(embedder);
 }
 
 static void test_429_waits_for_retry_after(void)
 {
-    const enum answer answers[] = {ANSWER_429};
-    struct openai_options o = {server.port, 64, 1, true};
-    struct bs_embedder *embedder = new_openai(&o);
+    const enum bs_embed_answer answers[] = {BS_EMBED_429};
+    struct bs_embedder *embedder = new_embedder(64, 1, true);
     float vectors[2 * DIM];
     char errstr[256] = "";
 
-    script(ANSWER_OK, 1, answers);
+    script(BS_EMBED_OK, 1, answers);
     BS_ASSERT_INT_EQ(embed_texts(embedder, 2, vectors, errstr, sizeof(errstr)),
                      BS_OK);
     BS_ASSERT_INT_EQ(requests_seen(), 2);
     /* Retry-After: 1 was honoured (our own backoff would wait < 0.2 s) */
-    CU_ASSERT(server.seen_at[1] - server.seen_at[0] >= 0.95);
+    CU_ASSERT(seen(1).at - seen(0).at >= 0.95);
     bs_embedder_free(embedder);
 }
 
 static void test_429_through_every_retry_is_unavailable(void)
 {
-    struct openai_options o = {server.port, 64, 1, true};
-    struct bs_embedder *embedder = new_openai(&o);
+    struct bs_embedder *embedder = new_embedder(64, 1, true);
     float vectors[2 * DIM];
     char errstr[256] = "";
 
-    script(ANSWER_429, 0, NULL);
+    script(BS_EMBED_429, 0, NULL);
     BS_ASSERT_INT_EQ(embed_texts(embedder, 2, vectors, errstr, sizeof(errstr)),
                      BS_EUNAVAILABLE);
     BS_ASSERT_INT_EQ(requests_seen(), 2);
@@ -472,120 +295,396 @@ static void test_429_through_every_retry_is_unavailable(void)
 
 static void test_slow_answers_time_out_and_are_retried(void)
 {
-    const enum answer answers[] = {ANSWER_SLOW};
-    struct openai_options o = {server.port, 64, 1, true};
-    struct bs_embedder *embedder = new_openai(&o);
+    const enum bs_embed_answer answers[] = {BS_EMBED_SLOW};
+    struct bs_embedder *embedder = new_embedder(64, 1, true);
     float vectors[2 * DIM];
     char errstr[256] = "";
 
     /* one slow answer, then a good one: recovered */
-    script(ANSWER_OK, 1, answers);
+    script(BS_EMBED_OK, 1, answers);
     BS_ASSERT_INT_EQ(embed_texts(embedder, 2, vectors, errstr, sizeof(errstr)),
                      BS_OK);
     BS_ASSERT_INT_EQ(requests_seen(), 2);
 
     /* slow every time: unavailable */
-    script(ANSWER_SLOW, 0, NULL);
+    script(BS_EMBED_SLOW, 0, NULL);
     BS_ASSERT_INT_EQ(embed_texts(embedder, 2, vectors, errstr, sizeof(errstr)),
                      BS_EUNAVAILABLE);
     BS_ASSERT_INT_EQ(requests_seen(), 2);
-    CU_ASSERT_PTR_NOT_NULL(strstr(errstr, "imed out"));
+    ASSERT_CONTAINS(errstr, "imed out");
     bs_embedder_free(embedder);
-}
-
-/* A data error: one request, no retry, BS_EINVAL with `expected` in errstr. */
-static void assert_data_error(enum answer answer, const char *expected)
-{
-    struct openai_options o = {server.port, 64, 3, true};
-    struct bs_embedder *embedder = new_openai(&o);
-    float vectors[3 * DIM];
-    char errstr[256] = "";
-
-    script(answer, 0, NULL);
-    BS_ASSERT_INT_EQ(embed_texts(embedder, 3, vectors, errstr, sizeof(errstr)),
-                     BS_EINVAL);
-    BS_ASSERT_INT_EQ(requests_seen(), 1);
-    if (!strstr(errstr, expected))
-        BS_ASSERT_STR_EQ(errstr, expected);
-    bs_embedder_free(embedder);
-}
-
-static void test_400_is_a_data_error_without_retry(void)
-{
-    assert_data_error(ANSWER_400, "HTTP 400");
 }
 
 /* A wrong key is the deployment's fault: the pipeline must pause, not
- * dead-letter every document. One request, no retry here (the pipeline
- * backs off and tries the batch again). */
+ * dead-letter every document. One request, no retry and no probe here (the
+ * pipeline backs off and tries the batch again). */
 static void test_401_is_unavailable_not_a_data_error(void)
 {
-    struct openai_options o = {server.port, 64, 3, true};
-    struct bs_embedder *embedder = new_openai(&o);
+    struct bs_embedder *embedder = new_embedder(64, 3, true);
     float vectors[3 * DIM];
     char errstr[256] = "";
 
-    script(ANSWER_401, 0, NULL);
+    script(BS_EMBED_401, 0, NULL);
     BS_ASSERT_INT_EQ(embed_texts(embedder, 3, vectors, errstr, sizeof(errstr)),
                      BS_EUNAVAILABLE);
     BS_ASSERT_INT_EQ(requests_seen(), 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(errstr, "HTTP 401"));
+    ASSERT_CONTAINS(errstr, "HTTP 401");
     bs_embedder_free(embedder);
-}
-
-static void test_truncated_json_is_a_data_error(void)
-{
-    assert_data_error(ANSWER_TRUNCATED, "not JSON");
-}
-
-static void test_wrong_dimension_is_a_data_error(void)
-{
-    assert_data_error(ANSWER_WRONG_DIM, "9 dimensions, EMBEDDINGS_DIM is 8");
-}
-
-static void test_wrong_count_is_a_data_error(void)
-{
-    assert_data_error(ANSWER_WRONG_COUNT, "2 embeddings for 3 inputs");
 }
 
 static void test_invalid_utf8_is_refused_before_any_request(void)
 {
     const char *texts[] = {"t1", "bad \xff"};
-    struct openai_options o = {server.port, 64, 0, true};
-    struct bs_embedder *embedder = new_openai(&o);
+    struct bs_embedder *embedder = new_embedder(64, 0, true);
     float vectors[2 * DIM];
     char errstr[256] = "";
 
-    script(ANSWER_OK, 0, NULL);
-    BS_ASSERT_INT_EQ(
-        bs_embedder_embed(embedder, texts, 2, vectors, errstr, sizeof(errstr)),
-        BS_EINVAL);
+    script(BS_EMBED_OK, 0, NULL);
+    BS_ASSERT_INT_EQ(embed(embedder, texts, 2, vectors, errstr, sizeof(errstr)),
+                     BS_EINVAL);
     BS_ASSERT_INT_EQ(requests_seen(), 0);
     bs_embedder_free(embedder);
 }
 
 static void test_unreachable_endpoint_is_unavailable(void)
 {
-    struct MHD_Daemon *closed;
-    const union MHD_DaemonInfo *info;
-    struct openai_options o = {0, 64, 1, true};
+    /* a port that was free a moment ago and has nobody listening now */
+    struct openai_options o = {(unsigned short)bs_svc_free_port(), 64, 1, true};
     struct bs_embedder *embedder;
     float vectors[2 * DIM];
     char errstr[256] = "";
 
-    /* a port that was free a moment ago and has nobody listening now */
-    closed = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
-                              on_request, NULL, MHD_OPTION_END);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(closed);
-    info = MHD_get_daemon_info(closed, MHD_DAEMON_INFO_BIND_PORT);
-    o.port = info->port;
-    MHD_stop_daemon(closed);
-
+    CU_ASSERT_FATAL(o.port != 0);
     embedder = new_openai(&o);
     BS_ASSERT_INT_EQ(embed_texts(embedder, 2, vectors, errstr, sizeof(errstr)),
                      BS_EUNAVAILABLE);
-    CU_ASSERT_PTR_NOT_NULL(strstr(errstr, "after 2 attempts"));
+    ASSERT_CONTAINS(errstr, "after 2 attempts");
     bs_embedder_free(embedder);
+}
+
+/* ---- these inputs' fault, or the endpoint's: the probe ------------------ */
+
+/*
+ * The first request fails with `answer`, the probe (and anything after)
+ * works: BS_EINVAL, no retry, two requests (the batch, then the probe of
+ * one input), errstr with `expected` and no input text.
+ */
+static void assert_data_error_after_working_probe(enum bs_embed_answer answer,
+                                                  const char *expected)
+{
+    const enum bs_embed_answer answers[] = {answer};
+    struct bs_embedder *embedder = new_embedder(64, 3, true);
+    float vectors[3 * DIM];
+    char errstr[256] = "";
+
+    script(BS_EMBED_OK, 1, answers);
+    BS_ASSERT_INT_EQ(embed_texts(embedder, 3, vectors, errstr, sizeof(errstr)),
+                     BS_EINVAL);
+    BS_ASSERT_INT_EQ(requests_seen(), 2);
+    BS_ASSERT_INT_EQ(seen(0).inputs, 3);
+    BS_ASSERT_INT_EQ(seen(1).inputs, 1);
+    BS_ASSERT_STR_EQ(seen(1).model, "test-model");
+    ASSERT_CONTAINS(errstr, expected);
+    CU_ASSERT_PTR_NULL(strstr(errstr, "misconfigured"));
+    bs_embedder_free(embedder);
+}
+
+static void test_400_for_these_inputs_is_a_data_error_without_retry(void)
+{
+    assert_data_error_after_working_probe(BS_EMBED_400, "HTTP 400");
+}
+
+static void test_truncated_json_for_these_inputs_is_a_data_error(void)
+{
+    assert_data_error_after_working_probe(BS_EMBED_TRUNCATED, "not JSON");
+}
+
+static void test_wrong_count_for_these_inputs_is_a_data_error(void)
+{
+    assert_data_error_after_working_probe(BS_EMBED_WRONG_COUNT,
+                                          "2 embeddings for 3 inputs");
+}
+
+/* One vector of another size among right ones is not the model's size. */
+static void test_mixed_dimensions_for_these_inputs_are_a_data_error(void)
+{
+    assert_data_error_after_working_probe(BS_EMBED_MIXED_DIM,
+                                          "9 dimensions, EMBEDDINGS_DIM is 8");
+}
+
+/* Empty embeddings are no model's dimension: probed, not blamed on the
+ * configuration. */
+static void test_empty_embeddings_for_these_inputs_are_a_data_error(void)
+{
+    assert_data_error_after_working_probe(BS_EMBED_EMPTY_DIM,
+                                          "0 dimensions, EMBEDDINGS_DIM is 8");
+}
+
+/* (a) One input of a batch is refused; the probe works: a data error of
+ * these inputs, and the batch without that input is embedded (nothing
+ * remembered between calls). */
+static void test_input_the_endpoint_refuses_is_a_data_error_if_probe_works(void)
+{
+    const char *texts[] = {"t0", "t1 " MARKER, "t2"};
+    struct bs_embedder *embedder = new_embedder(64, 3, true);
+    float vectors[3 * DIM];
+    char errstr[256] = "";
+
+    bs_embed_server_refuse(server, MARKER);
+    script(BS_EMBED_OK, 0, NULL);
+    BS_ASSERT_INT_EQ(embed(embedder, texts, 3, vectors, errstr, sizeof(errstr)),
+                     BS_EINVAL);
+    BS_ASSERT_INT_EQ(requests_seen(), 2);
+    BS_ASSERT_INT_EQ(bs_embed_server_refused(server), 1);
+    CU_ASSERT_TRUE(seen(0).refused);
+    BS_ASSERT_INT_EQ(seen(1).inputs, 1); /* the probe */
+    CU_ASSERT_FALSE(seen(1).refused);
+    ASSERT_CONTAINS(errstr, "HTTP 400");
+    CU_ASSERT_PTR_NULL(strstr(errstr, MARKER)); /* no input text */
+
+    /* the other two alone: embedded, one request */
+    script(BS_EMBED_OK, 0, NULL);
+    texts[1] = "t2";
+    BS_ASSERT_INT_EQ(embed(embedder, texts, 2, vectors, errstr, sizeof(errstr)),
+                     BS_OK);
+    BS_ASSERT_INT_EQ(requests_seen(), 1);
+    CU_ASSERT(vectors[1 * DIM + 2] == 1.0f);
+    bs_embed_server_refuse(server, NULL);
+    bs_embedder_free(embedder);
+}
+
+/* (b) 400 to everything, the probe too ("model not found"): the
+ * configuration's fault, with the probe's answer in errstr; once the
+ * endpoint is fixed the same embedder works at once. */
+static void test_400_to_the_probe_too_is_unavailable_until_fixed(void)
+{
+    struct bs_embedder *embedder = new_embedder(64, 3, true);
+    float vectors[3 * DIM];
+    char errstr[256] = "";
+
+    script(BS_EMBED_400_MODEL, 0, NULL);
+    BS_ASSERT_INT_EQ(embed_texts(embedder, 3, vectors, errstr, sizeof(errstr)),
+                     BS_EUNAVAILABLE);
+    BS_ASSERT_INT_EQ(requests_seen(), 2);
+    BS_ASSERT_INT_EQ(seen(1).inputs, 1);
+    ASSERT_CONTAINS(errstr, "embeddings endpoint misconfigured");
+    ASSERT_CONTAINS(errstr, "HTTP 400");
+    ASSERT_CONTAINS(errstr, "model not found");
+    BS_ASSERT_STR_EQ(seen(1).authorization, "Bearer " API_KEY);
+
+    script(BS_EMBED_OK, 0, NULL);
+    BS_ASSERT_INT_EQ(embed_texts(embedder, 3, vectors, errstr, sizeof(errstr)),
+                     BS_OK);
+    BS_ASSERT_INT_EQ(requests_seen(), 1);
+    CU_ASSERT(vectors[2 * DIM + 2] == 1.0f);
+    bs_embedder_free(embedder);
+}
+
+/* A probe's refusal is quoted in errstr, but not when it quotes the key
+ * back. */
+static void test_probe_answer_quoting_the_key_is_not_quoted(void)
+{
+    struct bs_embedder *embedder = new_embedder(64, 3, true);
+    float vectors[3 * DIM];
+    char errstr[256] = "";
+
+    script(BS_EMBED_400_ECHO, 0, NULL);
+    BS_ASSERT_INT_EQ(embed_texts(embedder, 3, vectors, errstr, sizeof(errstr)),
+                     BS_EUNAVAILABLE);
+    BS_ASSERT_INT_EQ(requests_seen(), 2);
+    BS_ASSERT_STR_EQ(errstr, "embeddings endpoint misconfigured: a probe "
+                             "input failed too: embeddings endpoint answered "
+                             "HTTP 400");
+    bs_embedder_free(embedder);
+}
+
+/* (c) Every vector one size other than EMBEDDINGS_DIM: the model's size,
+ * so the configuration's fault, said with both sizes; not even probed. */
+static void test_wrong_dimension_on_every_vector_is_unavailable(void)
+{
+    struct bs_embedder *embedder = new_embedder(64, 3, true);
+    float vectors[3 * DIM];
+    char errstr[256] = "";
+
+    script(BS_EMBED_WRONG_DIM, 0, NULL);
+    BS_ASSERT_INT_EQ(embed_texts(embedder, 3, vectors, errstr, sizeof(errstr)),
+                     BS_EUNAVAILABLE);
+    BS_ASSERT_INT_EQ(requests_seen(), 1);
+    ASSERT_CONTAINS(errstr, "misconfigured");
+    ASSERT_CONTAINS(errstr, "9 dimensions, EMBEDDINGS_DIM is 8");
+    bs_embedder_free(embedder);
+}
+
+/* The probe's answer has the wrong size (the batch failed otherwise): the
+ * same, both sizes named. */
+static void test_probe_of_the_wrong_dimension_is_unavailable(void)
+{
+    const enum bs_embed_answer answers[] = {BS_EMBED_WRONG_COUNT};
+    struct bs_embedder *embedder = new_embedder(64, 3, true);
+    float vectors[3 * DIM];
+    char errstr[256] = "";
+
+    script(BS_EMBED_WRONG_DIM, 1, answers);
+    BS_ASSERT_INT_EQ(embed_texts(embedder, 3, vectors, errstr, sizeof(errstr)),
+                     BS_EUNAVAILABLE);
+    BS_ASSERT_INT_EQ(requests_seen(), 2);
+    ASSERT_CONTAINS(errstr, "9 dimensions, EMBEDDINGS_DIM is 8");
+    bs_embedder_free(embedder);
+}
+
+/* (d) A 200 that is not JSON (a proxy's sign-in page), the probe too. */
+static void test_non_json_200_to_the_probe_too_is_unavailable(void)
+{
+    struct bs_embedder *embedder = new_embedder(64, 3, true);
+    float vectors[3 * DIM];
+    char errstr[256] = "";
+
+    script(BS_EMBED_NOT_JSON, 0, NULL);
+    BS_ASSERT_INT_EQ(embed_texts(embedder, 3, vectors, errstr, sizeof(errstr)),
+                     BS_EUNAVAILABLE);
+    BS_ASSERT_INT_EQ(requests_seen(), 2);
+    ASSERT_CONTAINS(errstr, "embeddings endpoint misconfigured");
+    ASSERT_CONTAINS(errstr, "not JSON");
+    bs_embedder_free(embedder);
+}
+
+/* The batch is refused, then the endpoint goes down: the probe's retries
+ * fail too, so unavailable (nothing is blamed on the inputs). */
+static void test_probe_finding_the_endpoint_down_is_unavailable(void)
+{
+    const enum bs_embed_answer answers[] = {BS_EMBED_400};
+    struct bs_embedder *embedder = new_embedder(64, 1, true);
+    float vectors[3 * DIM];
+    char errstr[256] = "";
+
+    script(BS_EMBED_503, 1, answers);
+    BS_ASSERT_INT_EQ(embed_texts(embedder, 3, vectors, errstr, sizeof(errstr)),
+                     BS_EUNAVAILABLE);
+    BS_ASSERT_INT_EQ(requests_seen(), 3); /* the batch, the probe twice */
+    ASSERT_CONTAINS(errstr, "unavailable after 2 attempts");
+    bs_embedder_free(embedder);
+}
+
+/* ---- the retry delay ------------------------------------------------------
+ */
+
+#define SAMPLES 200
+
+/* BASE * 2^(retry - 1), at most MAX. */
+static long backoff_of(long retry)
+{
+    long backoff = BS__OPENAI_BACKOFF_BASE_MS;
+
+    for (long i = 1; i < retry && backoff < BS__OPENAI_BACKOFF_MAX_MS; i++)
+        backoff *= 2;
+    return backoff < BS__OPENAI_BACKOFF_MAX_MS ? backoff
+                                               : BS__OPENAI_BACKOFF_MAX_MS;
+}
+
+/* SAMPLES delays of `retry` from *state; their lowest and highest. */
+static void sample_delays(uint64_t *state, long retry, long *lo, long *hi)
+{
+    char what[64];
+
+    snprintf(what, sizeof(what), "delay of retry %ld", retry);
+    *lo = LONG_MAX;
+    *hi = LONG_MIN;
+    for (int i = 0; i < SAMPLES; i++) {
+        long delay = bs__openai_retry_delay_ms(state, retry, 0);
+
+        assert_in_range(delay, backoff_of(retry) / 2, backoff_of(retry), what,
+                        __LINE__);
+        *lo = delay < *lo ? delay : *lo;
+        *hi = delay > *hi ? delay : *hi;
+    }
+}
+
+/* Retry n waits in [B*2^(n-1)/2, B*2^(n-1)]: the upper half random. The
+ * range doubles with every retry, and the delays reach beyond the previous
+ * retry's whole range. */
+static void test_backoff_doubles_per_retry_with_jitter_in_the_upper_half(void)
+{
+    uint64_t state = UINT64_C(0x9e3779b97f4a7c15);
+    long previous_hi = 0;
+
+    BS_ASSERT_INT_EQ(backoff_of(1), BS__OPENAI_BACKOFF_BASE_MS);
+    for (long retry = 1; backoff_of(retry) < BS__OPENAI_BACKOFF_MAX_MS;
+         retry++) {
+        long lo, hi;
+
+        sample_delays(&state, retry, &lo, &hi);
+        assert_in_range(hi, previous_hi + 1, LONG_MAX,
+                        "highest delay above the previous retry's", __LINE__);
+        /* jitter: the samples spread over most of the range */
+        assert_in_range(hi - lo, backoff_of(retry) / 4, backoff_of(retry) / 2,
+                        "spread of the delays", __LINE__);
+        previous_hi = hi;
+    }
+}
+
+/* From the retry where BASE * 2^(n-1) passes MAX on, the range is
+ * [MAX/2, MAX], however many retries. */
+static void test_backoff_is_capped_at_the_maximum(void)
+{
+    const long retries[] = {6, 7, 10, 64, 1000, LONG_MAX};
+    uint64_t state = 42;
+
+    BS_ASSERT_INT_EQ(backoff_of(7), BS__OPENAI_BACKOFF_MAX_MS);
+    for (size_t i = 0; i < sizeof(retries) / sizeof(retries[0]); i++) {
+        long lo, hi;
+
+        sample_delays(&state, retries[i], &lo, &hi);
+        if (retries[i] >= 7) {
+            assert_in_range(lo, BS__OPENAI_BACKOFF_MAX_MS / 2, LONG_MAX,
+                            "lowest capped delay", __LINE__);
+            assert_in_range(hi, 0, BS__OPENAI_BACKOFF_MAX_MS,
+                            "highest capped delay", __LINE__);
+        }
+    }
+}
+
+/* Consecutive delays of the same retry differ, and two generators (two
+ * indexers) do not wait in step; even a zero state is not stuck. */
+static void test_jitter_differs_between_calls(void)
+{
+    uint64_t a = 1, b = 2, zero = 0;
+    int same_as_previous = 0, in_step = 0, at_half = 0;
+    long previous = -1;
+
+    for (int i = 0; i < SAMPLES; i++) {
+        long da = bs__openai_retry_delay_ms(&a, 5, 0);
+        long db = bs__openai_retry_delay_ms(&b, 5, 0);
+
+        same_as_previous += da == previous;
+        in_step += da == db;
+        at_half += bs__openai_retry_delay_ms(&zero, 5, 0) == backoff_of(5) / 2;
+        previous = da;
+    }
+    /* 1 in backoff/2 + 1 = 1601 by chance */
+    assert_in_range(same_as_previous, 0, 3, "repeats of the previous delay",
+                    __LINE__);
+    assert_in_range(in_step, 0, 3, "delays equal between generators", __LINE__);
+    assert_in_range(at_half, 0, 3, "zero state: delays at the minimum",
+                    __LINE__);
+}
+
+/* Retry-After is waited exactly, whatever the retry, up to its maximum. */
+static void test_retry_after_overrides_the_backoff_up_to_its_maximum(void)
+{
+    uint64_t state = 7;
+
+    BS_ASSERT_INT_EQ(bs__openai_retry_delay_ms(&state, 1, 3), 3000);
+    BS_ASSERT_INT_EQ(bs__openai_retry_delay_ms(&state, 9, 3), 3000);
+    BS_ASSERT_INT_EQ(bs__openai_retry_delay_ms(&state, 1, 1), 1000);
+    BS_ASSERT_INT_EQ(
+        bs__openai_retry_delay_ms(&state, 2, BS__OPENAI_RETRY_AFTER_MAX_S),
+        BS__OPENAI_RETRY_AFTER_MAX_S * 1000);
+    BS_ASSERT_INT_EQ(bs__openai_retry_delay_ms(&state, 2, 3600),
+                     BS__OPENAI_RETRY_AFTER_MAX_S * 1000);
+    /* none (0): the backoff again */
+    assert_in_range(bs__openai_retry_delay_ms(&state, 1, 0),
+                    BS__OPENAI_BACKOFF_BASE_MS / 2, BS__OPENAI_BACKOFF_BASE_MS,
+                    "delay without Retry-After", __LINE__);
 }
 
 static CU_TestInfo openai_tests[] = {
@@ -604,13 +703,8 @@ static CU_TestInfo openai_tests[] = {
      test_429_through_every_retry_is_unavailable},
     {"slow answers time out and are retried",
      test_slow_answers_time_out_and_are_retried},
-    {"400 is a data error without retry",
-     test_400_is_a_data_error_without_retry},
     {"401 is unavailable, not a data error",
      test_401_is_unavailable_not_a_data_error},
-    {"truncated JSON is a data error", test_truncated_json_is_a_data_error},
-    {"wrong dimension is a data error", test_wrong_dimension_is_a_data_error},
-    {"wrong count is a data error", test_wrong_count_is_a_data_error},
     {"invalid UTF-8 is refused before any request",
      test_invalid_utf8_is_refused_before_any_request},
     {"unreachable endpoint is unavailable",
@@ -618,10 +712,51 @@ static CU_TestInfo openai_tests[] = {
     CU_TEST_INFO_NULL,
 };
 
+static CU_TestInfo probe_tests[] = {
+    {"400 for these inputs is a data error without retry",
+     test_400_for_these_inputs_is_a_data_error_without_retry},
+    {"truncated JSON for these inputs is a data error",
+     test_truncated_json_for_these_inputs_is_a_data_error},
+    {"wrong count for these inputs is a data error",
+     test_wrong_count_for_these_inputs_is_a_data_error},
+    {"mixed dimensions for these inputs are a data error",
+     test_mixed_dimensions_for_these_inputs_are_a_data_error},
+    {"empty embeddings for these inputs are a data error",
+     test_empty_embeddings_for_these_inputs_are_a_data_error},
+    {"input the endpoint refuses is a data error if the probe works",
+     test_input_the_endpoint_refuses_is_a_data_error_if_probe_works},
+    {"400 to the probe too is unavailable until fixed",
+     test_400_to_the_probe_too_is_unavailable_until_fixed},
+    {"probe answer quoting the key is not quoted",
+     test_probe_answer_quoting_the_key_is_not_quoted},
+    {"wrong dimension on every vector is unavailable",
+     test_wrong_dimension_on_every_vector_is_unavailable},
+    {"probe of the wrong dimension is unavailable",
+     test_probe_of_the_wrong_dimension_is_unavailable},
+    {"non-JSON 200 to the probe too is unavailable",
+     test_non_json_200_to_the_probe_too_is_unavailable},
+    {"probe finding the endpoint down is unavailable",
+     test_probe_finding_the_endpoint_down_is_unavailable},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo delay_tests[] = {
+    {"backoff doubles per retry with jitter in the upper half",
+     test_backoff_doubles_per_retry_with_jitter_in_the_upper_half},
+    {"backoff is capped at the maximum", test_backoff_is_capped_at_the_maximum},
+    {"jitter differs between calls", test_jitter_differs_between_calls},
+    {"Retry-After overrides the backoff up to its maximum",
+     test_retry_after_overrides_the_backoff_up_to_its_maximum},
+    CU_TEST_INFO_NULL,
+};
+
 static void register_suites(void)
 {
     bs_test_add_suite("openai embedder", server_start, server_stop,
                       openai_tests);
+    bs_test_add_suite("openai embedder: whose fault", server_start, server_stop,
+                      probe_tests);
+    bs_test_add_suite("openai embedder: retry delay", NULL, NULL, delay_tests);
 }
 
 int main(void)

@@ -10,7 +10,9 @@
  *   openai  any OpenAI-compatible POST {EMBEDDINGS_URL} (/v1/embeddings) over
  *           libcurl: batched inputs, a timeout, retries with exponential
  *           backoff and jitter on 429/5xx honouring Retry-After, the
- *           dimension checked against EMBEDDINGS_DIM.
+ *           dimension checked against EMBEDDINGS_DIM; a data-error-shaped
+ *           failure is checked with a probe input, so a misconfigured
+ *           endpoint is not blamed on the documents (below).
  *
  * The model name (bs_embedder_model) is stored with every embedding row:
  * for hash it records the variant and the dimension ("hash-v1-d256"), for
@@ -72,14 +74,26 @@ size_t bs_embedder_dimension(const struct bs_embedder *embedder);
  * texts[i] (the caller allocates). Thread-safe for the hash embedder; an
  * openai embedder is used by one thread at a time. Returns:
  *   BS_OK
- *   BS_EINVAL        these inputs can never be embedded (invalid UTF-8, or
+ *   BS_EINVAL        these inputs can never be embedded: a data error (the
+ *                    caller dead-letters them). Invalid UTF-8; or (openai)
  *                    the endpoint refused them with a 4xx other than
- *                    401/403/404/408/429, or a malformed body, wrong count
- *                    or dimension): a data error
- *   BS_EUNAVAILABLE  the endpoint stayed unreachable, timed out or answered
- *                    429/5xx through every retry, or answered 401/403/404
- *                    (a wrong key or URL: the deployment's fault, not the
- *                    document's): an infrastructure error
+ *                    401/403/404/408/429, or answered with a malformed or
+ *                    non-JSON body, a wrong count, mixed dimensions or
+ *                    numbers that are not floats, AND then embedded a
+ *                    known-good probe input correctly: the endpoint works,
+ *                    so the failure is these inputs'.
+ *   BS_EUNAVAILABLE  the endpoint or its configuration is at fault, not the
+ *                    documents: an infrastructure error (the caller pauses
+ *                    and retries; nothing is dead-lettered). The endpoint
+ *                    stayed unreachable, timed out or answered 429/5xx
+ *                    through every retry; or answered 1xx/3xx/401/403/404
+ *                    (a wrong key or URL); or every vector has one
+ *                    dimension other than EMBEDDINGS_DIM (errstr names
+ *                    both); or a failure of the BS_EINVAL kind above
+ *                    happened to the probe input too ("embeddings endpoint
+ *                    misconfigured: ...", e.g. an unknown model, a proxy's
+ *                    HTML page). Nothing is remembered between calls: the
+ *                    first call after the endpoint is fixed succeeds.
  *   BS_ENOMEM
  * with a line in errstr (no input text, no key).
  */

@@ -10,7 +10,10 @@
  * vectors of DIM = 256 floats, a fixed seed):
  *   memory      faq_index_search() alone (what a search costs once the
  *               index is loaded), on THREADS threads at once (default 2,
- *               the target machine's cores), p50/p99/max per search;
+ *               the target machine's cores), p50/p99/max per search, and
+ *               the p50/p99/max of the CPU time the searching thread got
+ *               (CLOCK_THREAD_CPUTIME_ID): a wall-clock tail far above the
+ *               CPU tail is time spent waiting for a core, not work;
  *   embed+mem   the same plus embedding a short query with the hash
  *               embedder, as the gateway does per request;
  *   load        building the index from the rows' vectors as the
@@ -25,8 +28,9 @@
  * -u then times GET /api/v1/faqs/search through a gateway serving it (the
  * whole request: HTTP, the generation check in PostgreSQL, embedding, the
  * scan), N requests per keep-alive connection. bench/search-bench.sh runs
- * all three. Prints figures, asserts nothing. Targets (issue 5): p99 < 5 ms at
- * 10,000 chunks on 2 cores.
+ * all three. Every run starts with the load average, since figures on a
+ * shared machine mean little without it. Prints figures, asserts nothing.
+ * Target (issue 5): p99 < 5 ms at 10,000 chunks on 2 cores.
  */
 #include "faq_index.h"
 
@@ -37,6 +41,7 @@
 #include <libpq-fe.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,12 +61,35 @@ struct options {
 
 /* ---- figures ------------------------------------------------------------- */
 
-static double now_us(void)
+static double clock_us(clockid_t clock)
 {
     struct timespec t;
 
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(clock, &t);
     return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
+}
+
+static double now_us(void)
+{
+    return clock_us(CLOCK_MONOTONIC);
+}
+
+/* CPU time the calling thread has been given so far. */
+static double thread_cpu_us(void)
+{
+    return clock_us(CLOCK_THREAD_CPUTIME_ID);
+}
+
+/* The 1/5/15-minute load averages, or "?" where unknown. */
+static void print_load(const char *when)
+{
+    double load[3];
+
+    if (getloadavg(load, 3) == 3)
+        printf("load average %s: %.2f %.2f %.2f\n", when, load[0], load[1],
+               load[2]);
+    else
+        printf("load average %s: ?\n", when);
 }
 
 static int compare_double(const void *a, const void *b)
@@ -83,6 +111,17 @@ static void report(const char *what, size_t chunks, double *us, size_t n)
     printf("%-10s %6zu chunks  n=%-6zu p50 %8.3f ms  p99 %8.3f ms  max "
            "%8.3f ms\n",
            what, chunks, n, us[n / 2] / 1e3, us[(n * 99) / 100] / 1e3,
+           us[n - 1] / 1e3);
+}
+
+/* Prints p50/p99/max of n per-search thread CPU times in microseconds
+ * (sorts them), the line under report()'s for the same searches. */
+static void report_cpu(size_t chunks, double *us, size_t n)
+{
+    qsort(us, n, sizeof(double), compare_double);
+    printf("%-10s %6zu chunks  n=%-6zu p50 %8.3f ms  p99 %8.3f ms  max "
+           "%8.3f ms\n",
+           "  cpu", chunks, n, us[n / 2] / 1e3, us[(n * 99) / 100] / 1e3,
            us[n - 1] / 1e3);
 }
 
@@ -147,7 +186,7 @@ struct worker {
     struct bs_embedder *embedder; /* NULL: random query vectors */
     size_t dimension, searches;
     uint64_t seed;
-    double *us;
+    double *us, *cpu_us; /* wall-clock and thread CPU time per search */
 };
 
 static const char *const questions[] = {
@@ -165,10 +204,11 @@ static void *worker_run(void *arg)
     char errstr[128];
 
     for (size_t i = 0; query && i < w->searches; i++) {
-        double start;
+        double start, cpu_start;
 
         if (!w->embedder)
             random_vector(&state, query, w->dimension);
+        cpu_start = thread_cpu_us();
         start = now_us();
         if (w->embedder) {
             const char *q = questions[i % 5];
@@ -180,6 +220,7 @@ static void *worker_run(void *arg)
                          w->embedder ? bs_embedder_model(w->embedder) : MODEL,
                          query, w->dimension, NULL, K, hits, &count);
         w->us[i] = now_us() - start;
+        w->cpu_us[i] = thread_cpu_us() - cpu_start;
     }
     free(query);
     return NULL;
@@ -192,20 +233,31 @@ static void bench_memory(const char *what, const struct faq_index *index,
 {
     size_t total = opt->searches * opt->threads;
     double *us = calloc(total, sizeof(double));
+    double *cpu_us = calloc(total, sizeof(double));
     struct worker *workers = calloc(opt->threads, sizeof(*workers));
     pthread_t *tids = calloc(opt->threads, sizeof(*tids));
+    bool ready = us && cpu_us && workers && tids;
 
-    for (size_t t = 0; us && workers && tids && t < opt->threads; t++) {
-        workers[t] =
-            (struct worker){index,         embedder, opt->dimension,
-                            opt->searches, 42 + t,   us + t * opt->searches};
+    for (size_t t = 0; ready && t < opt->threads; t++) {
+        workers[t] = (struct worker){
+            .index = index,
+            .embedder = embedder,
+            .dimension = opt->dimension,
+            .searches = opt->searches,
+            .seed = 42 + t,
+            .us = us + t * opt->searches,
+            .cpu_us = cpu_us + t * opt->searches,
+        };
         pthread_create(&tids[t], NULL, worker_run, &workers[t]);
     }
-    for (size_t t = 0; us && workers && tids && t < opt->threads; t++)
+    for (size_t t = 0; ready && t < opt->threads; t++)
         pthread_join(tids[t], NULL);
-    if (us && workers && tids)
+    if (ready) {
         report(what, faq_index_chunk_count(index), us, total);
+        report_cpu(faq_index_chunk_count(index), cpu_us, total);
+    }
     free(us);
+    free(cpu_us);
     free(workers);
     free(tids);
 }
@@ -552,6 +604,7 @@ static int bench_http(const char *base, const struct options *opt)
 
     if (!us || !workers || !tids)
         return 1;
+    print_load("at start");
     for (size_t t = 0; t < opt->threads; t++) {
         workers[t] = (struct http_worker){base, opt->searches, 0,
                                           us + t * opt->searches};
@@ -566,6 +619,7 @@ static int bench_http(const char *base, const struct options *opt)
            "%.0f req/s, %zu not 200\n",
            opt->threads, (double)total / (elapsed / 1e6), failed);
     report("http", 0, us, total);
+    print_load("at end");
     free(us);
     free(workers);
     free(tids);
@@ -608,6 +662,7 @@ static void bench_local(const struct options *opt, struct bs_embedder *embedder,
 {
     static const size_t sizes[] = {1000, 10000};
 
+    print_load("at start");
     printf("dimension %zu, %zu chunks per document, k %d, %zu thread(s) "
            "searching at once, %ld CPUs online\n",
            opt->dimension, (size_t)CHUNKS_PER_DOC, K, opt->threads,
@@ -633,6 +688,7 @@ static void bench_local(const struct options *opt, struct bs_embedder *embedder,
     if (!conn)
         printf("sql: skipped (set DATABASE_URL, or run "
                "bench/search-bench.sh)\n");
+    print_load("at end");
 }
 
 int main(int argc, char **argv)

@@ -4,8 +4,26 @@
  * Layout: documents[] in the order added, each owning a contiguous run of
  * chunks; vectors[] holds chunk i's normalized vector at i * dimension. A
  * search is one pass over the chunks: the best score of each document's run,
- * then a small insertion-sorted top-k (k <= 20), so it allocates nothing and
- * its cost is chunks * dimension multiply-adds.
+ * then a small insertion-sorted top-k (k <= 20); it allocates only the
+ * normalized query and its cost is chunks * dimension multiply-adds.
+ *
+ * Why it is left this simple (issue 5, measured with bench/search_bench.c
+ * on the 2-core machine, load average ~1, Release; figures in
+ * docs/faq-indexer.md, "Search latency"): at 10,000 chunks of 256 floats a
+ * search reads 10 MB of vectors in ~0.35 ms, about 30 GB/s, what one core
+ * of that VM reads from memory; with the vectors in cache (1,000 chunks) a
+ * chunk costs little more than half as much (~20 against ~35 ns). The dot
+ * product below already compiles to SSE mulps/addps at -O2 as at -O3 (checked
+ * with objdump), and a kernel scoring four chunks per pass over the query (same
+ * arithmetic per lane, identical scores) was 1.4 times faster in cache but no
+ * faster at 10,000 chunks, so it was not kept. Sampling the gateway under the
+ * HTTP bench put ~74% of its CPU time here and nothing else above 5%: the
+ * insertion top-k (most documents fail the first comparison once the list
+ * is full), the one malloc per search and the slot's mutex (held for a
+ * reference increment) do not show. The p99 misses seen before came from
+ * waiting for a core on a loaded machine (the bench's thread-CPU figures
+ * stay at ~0.45 ms while wall-clock p99 grows with the load), not from
+ * work a different layout would save.
  */
 #include "faq_index.h"
 

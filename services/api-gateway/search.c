@@ -10,23 +10,26 @@
  * (faq_index.c).
  *
  * Why in memory and not in SQL: measured with bench/search_bench.c
- * (bench/search-bench.sh; dimension 256, three chunks per document, the
- * 2-core development machine while other builds ran, Release build):
+ * (bench/search-bench.sh; dimension 256, three chunks per document, two
+ * threads searching at once, Release build, the 2-core development machine
+ * at load average 0.6-1.3; docs/faq-indexer.md has the whole table):
  *
- *   chunks   in memory p50 / p99 (1 thread)   SQL over REAL[] p50 / p99
- *    1,000   0.03 / 0.08 ms                   36 / 49 ms
- *   10,000   0.35-0.48 / 0.8-1.4 ms           378 / 540 ms
+ *   chunks   in memory p50 / p99            SQL over REAL[] p50 / p99
+ *    1,000   0.02 / 0.03-0.06 ms            19 / 20 ms
+ *   10,000   0.33-0.39 / 0.43-0.67 ms       191 / 197-267 ms
  *
- * (With two threads searching at once on the two busy cores, p99 at 10,000
- * chunks was 5-11 ms, the tail being scheduling, not work; a whole request
- * through the gateway, generation check included, p50 1.4-1.6 ms.) PostgreSQL
- * interprets the per-element arithmetic (unnest + sum per row) and has to
- * detoast and walk every array on every query: a thousand times slower,
- * so only the in-memory index can meet the p99 < 5 ms target. Its costs:
- * memory (dimension * 4 bytes per chunk, 10 MB for 10,000 chunks of 256)
- * and a reload after each generation bump (about 0.1 s for 10,000 chunks,
- * vectors fetched as the hex of array_send(), which decodes several times
- * faster than parsing the array's text with strtof).
+ * A whole request through the gateway at 10,000 chunks (HTTP, the
+ * generation check, embedding, the scan, JSON) took p50 0.6-1.3 ms, p99
+ * 1.1-5.0 ms over two connections. PostgreSQL interprets the per-element
+ * arithmetic (unnest + sum per row) and has to detoast and walk every array
+ * on every query: 500 times slower, so only the in-memory index can meet
+ * the p99 < 5 ms target. Its costs: memory (dimension * 4 bytes per chunk,
+ * 10 MB for 10,000 chunks of 256) and a reload after each generation bump
+ * (85-140 ms for 10,000 chunks, vectors fetched as the hex of array_send(),
+ * which decodes several times faster than parsing the array's text with
+ * strtof). Earlier figures of p99 5-14 ms were taken at load average 5-13:
+ * the tail was waiting for a core (the bench's per-search thread CPU time
+ * stays near 0.45 ms at p99), not the scan's work.
  *
  * Freshness: faq-indexer bumps faq_index_state.generation whenever the
  * product's embeddings or its published set change. Every search reads the
@@ -34,7 +37,12 @@
  * moved, the request that notices rebuilds the index from the database off
  * to the side and swaps it in, while concurrent searches keep using the old
  * one (reference counted) instead of waiting. Only the very first load makes
- * others wait, since there is nothing to serve before it.
+ * others wait, since there is nothing to serve before it. The check costs
+ * a round trip, ~0.2 ms of a request's p50 (measured by skipping it:
+ * p50 0.39-0.85 against 0.56-1.12 ms, p99 0.5-2.6 against 1.1-4.1 ms); it
+ * stays per request because it is what makes a change visible to the very
+ * next search (test_gateway_search relies on that). Preparing it would save
+ * ~5 us of parsing (pgbench), not the round trip.
  *
  * Model: the index holds the vectors of one model, faq_index_state.model
  * (the model the indexer last wrote with) or, before that is set, the most

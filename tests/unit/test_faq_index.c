@@ -6,7 +6,8 @@
  * category; a query of another model or dimension is refused; an empty
  * index and a zero query find nothing; a slot keeps an old index alive for
  * the readers that hold it. One case runs real text through the hash
- * embedder.
+ * embedder; one compares every search over 300 random documents with a
+ * brute-force ranking computed here in double precision.
  */
 #include "faq_index.h"
 #include "harness.h"
@@ -16,6 +17,9 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -405,6 +409,190 @@ static void test_hash_embedded_question_finds_its_document(void)
     bs_embedder_free(embedder);
 }
 
+/* ---- against a brute-force ranking --------------------------------------- */
+
+#define RANDOM_DIM  36 /* not a multiple of 8: the dot product's tail runs */
+#define RANDOM_DOCS 300
+#define TIE_GAP     1e-4
+
+/* One document of the reference: its best chunk's cosine and text. */
+struct ref_hit {
+    size_t doc;
+    double score;
+    char chunk[48];
+};
+
+static uint64_t random_state = 88172645463325252ULL;
+
+static float random_float(void)
+{
+    random_state ^= random_state << 13;
+    random_state ^= random_state >> 7;
+    random_state ^= random_state << 17;
+    return (float)((double)(random_state >> 11) / 9007199254740992.0 * 2 - 1);
+}
+
+static double cosine_double(const float *a, const float *b, size_t n)
+{
+    double ab = 0, aa = 0, bb = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        ab += (double)a[i] * b[i];
+        aa += (double)a[i] * a[i];
+        bb += (double)b[i] * b[i];
+    }
+    return ab / sqrt(aa * bb);
+}
+
+static const char *random_category(size_t doc)
+{
+    static const char *const categories[] = {NULL, "house-rules", "payment"};
+
+    return categories[doc % 3];
+}
+
+/* Best score descending, then document order (the index's tie rule). */
+static int ref_compare(const void *a, const void *b)
+{
+    const struct ref_hit *x = a, *y = b;
+
+    if (x->score != y->score)
+        return x->score < y->score ? 1 : -1;
+    return (x->doc > y->doc) - (x->doc < y->doc);
+}
+
+/* The expected hits for `query`: every document of `category` (NULL: all)
+ * with its best chunk, sorted. Returns how many. */
+static size_t reference_search(const float *vectors, const size_t *first,
+                               const float *query, const char *category,
+                               struct ref_hit *out)
+{
+    size_t n = 0;
+
+    for (size_t d = 0; d < RANDOM_DOCS; d++) {
+        const char *doc_category = random_category(d);
+        struct ref_hit hit = {.doc = d, .score = -2};
+
+        if (category && (!doc_category || strcmp(doc_category, category) != 0))
+            continue;
+        for (size_t c = first[d]; c < first[d + 1]; c++) {
+            double score =
+                cosine_double(query, vectors + c * RANDOM_DIM, RANDOM_DIM);
+
+            if (score > hit.score) {
+                hit.score = score;
+                snprintf(hit.chunk, sizeof(hit.chunk), "d%zu.%zu", d,
+                         c - first[d]);
+            }
+        }
+        out[n++] = hit;
+    }
+    qsort(out, n, sizeof(*out), ref_compare);
+    return n;
+}
+
+/* Whether position i's order is decided: an exact tie (order = document
+ * order, compared) or a gap far above float rounding; a near-tie is not. */
+static bool order_decided(const struct ref_hit *ref, size_t n, size_t i)
+{
+    for (size_t j = i ? i - 1 : i; j <= i + 1 && j < n; j++) {
+        double gap = fabs(ref[j].score - ref[i].score);
+
+        if (j != i && gap > 0 && gap < TIE_GAP)
+            return false;
+    }
+    return true;
+}
+
+static void assert_same_as_reference(const struct faq_hit *hits, size_t count,
+                                     const struct ref_hit *ref, size_t n,
+                                     size_t k)
+{
+    char id[32];
+
+    BS_ASSERT_INT_EQ(count, n < k ? n : k);
+    for (size_t i = 0; i < count && i < n; i++) {
+        CU_ASSERT_DOUBLE_EQUAL(hits[i].score, ref[i].score, 1e-5);
+        if (i > 0)
+            CU_ASSERT_TRUE(hits[i - 1].score >= hits[i].score);
+        if (!order_decided(ref, n, i))
+            continue;
+        snprintf(id, sizeof(id), "d%zu", ref[i].doc);
+        BS_ASSERT_STR_EQ(hits[i].document_id, id);
+        BS_ASSERT_STR_EQ(hits[i].chunk, ref[i].chunk);
+    }
+}
+
+/*
+ * 300 documents of 1 to 4 random chunks, every fifth a copy of the one
+ * before (exact ties, which must keep document order), three categories:
+ * each search must give exactly the reference's documents, chunks and
+ * order, with its scores, for k 1, 5 and 20 and every category filter.
+ */
+static void test_search_matches_a_brute_force_ranking(void)
+{
+    static const size_t ks[] = {1, 5, FAQ_INDEX_K_MAX};
+    static const char *const filters[] = {NULL, "house-rules", "payment",
+                                          "unknown"};
+    size_t first[RANDOM_DOCS + 1], chunks = 0;
+    float *vectors = malloc(RANDOM_DOCS * 4 * RANDOM_DIM * sizeof(float));
+    struct ref_hit *ref = malloc(RANDOM_DOCS * sizeof(*ref));
+    struct faq_index_builder *builder;
+    struct faq_index *index = NULL;
+    struct faq_hit hits[FAQ_INDEX_K_MAX];
+    float query[RANDOM_DIM];
+    char id[32], text[48];
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(vectors);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+    CU_ASSERT_EQUAL_FATAL(faq_index_builder_new(MODEL, RANDOM_DIM, 1, &builder),
+                          BS_OK);
+    for (size_t d = 0; d < RANDOM_DOCS; d++) {
+        bool copy = d % 5 == 4;
+        size_t n = copy ? chunks - first[d - 1] : 1 + d % 4;
+
+        first[d] = chunks;
+        snprintf(id, sizeof(id), "d%zu", d);
+        CU_ASSERT_EQUAL(
+            faq_index_builder_add_document(builder, id, id, random_category(d)),
+            BS_OK);
+        for (size_t c = 0; c < n; c++, chunks++) {
+            float *row = vectors + chunks * RANDOM_DIM;
+
+            for (size_t i = 0; i < RANDOM_DIM; i++)
+                row[i] = copy ? vectors[(first[d - 1] + c) * RANDOM_DIM + i]
+                              : random_float();
+            snprintf(text, sizeof(text), "d%zu.%zu", d, c);
+            CU_ASSERT_EQUAL(
+                faq_index_builder_add_chunk(builder, (int)c, text, row), BS_OK);
+        }
+    }
+    first[RANDOM_DOCS] = chunks;
+    CU_ASSERT_EQUAL_FATAL(faq_index_builder_finish(builder, &index), BS_OK);
+    BS_ASSERT_INT_EQ(faq_index_chunk_count(index), chunks);
+
+    for (size_t q = 0; q < 20; q++) {
+        for (size_t i = 0; i < RANDOM_DIM; i++)
+            query[i] = random_float();
+        for (size_t f = 0; f < 4; f++) {
+            size_t n = reference_search(vectors, first, query, filters[f], ref);
+
+            for (size_t k = 0; k < 3; k++) {
+                size_t count = 99;
+
+                BS_ASSERT_INT_EQ(faq_index_search(index, MODEL, query,
+                                                  RANDOM_DIM, filters[f], ks[k],
+                                                  hits, &count),
+                                 BS_OK);
+                assert_same_as_reference(hits, count, ref, n, ks[k]);
+            }
+        }
+    }
+    faq_index_unref(index);
+    free(vectors);
+    free(ref);
+}
+
 static CU_TestInfo index_tests[] = {
     {"documents_are_ranked_by_their_best_chunk",
      test_documents_are_ranked_by_their_best_chunk},
@@ -423,6 +611,8 @@ static CU_TestInfo index_tests[] = {
     {"vector_from_array_send_hex", test_vector_from_array_send_hex},
     {"hash_embedded_question_finds_its_document",
      test_hash_embedded_question_finds_its_document},
+    {"search_matches_a_brute_force_ranking",
+     test_search_matches_a_brute_force_ranking},
     CU_TEST_INFO_NULL,
 };
 

@@ -559,7 +559,9 @@ static json_t *row_json(const struct bs_audit_row *row)
     return j;
 }
 
-/* Outside [--from-time, --to-time]? (By the message's timestamp.) */
+/* Outside [--from-time, --to-time]? (By the message's timestamp.)
+ * --to-time filters rather than ends the read: timestamps are the
+ * producers' clocks, so a later offset may carry an earlier time. */
 static bool out_of_time(const struct replay *r, const rd_kafka_message_t *m)
 {
     int64_t ts = rd_kafka_message_timestamp(m, NULL);

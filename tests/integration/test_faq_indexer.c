@@ -874,10 +874,6 @@ static void test_killed_mid_batch_leaves_one_set_per_document(void)
     }
 
     /* Start, and SIGKILL as soon as the first batch has committed. */
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) > 0 FROM faq_documents WHERE product = 'bestays'"
-             " AND id IN ('%s', '%s', '%s')",
-             crash_ids[0], crash_ids[1], crash_ids[2]);
     CU_ASSERT_EQUAL_FATAL(indexer_start(0, 256), 0);
     for (int waited = 0; waited < DEADLINE_MS; waited += 5) {
         if (countf("SELECT count(*) FROM faq_documents WHERE product ="
@@ -893,7 +889,7 @@ static void test_killed_mid_batch_leaves_one_set_per_document(void)
                      run_tag);
     fprintf(stderr, "crash test: %lld of %d documents indexed at SIGKILL\n",
             at_kill, CRASH_DOCS);
-    CU_ASSERT_TRUE(at_kill < CRASH_DOCS);
+    CU_ASSERT_TRUE(at_kill > 0 && at_kill < CRASH_DOCS);
 
     /* Restarted, it finishes; each document has exactly one set. */
     CU_ASSERT_EQUAL_FATAL(indexer_start(0, 256), 0);

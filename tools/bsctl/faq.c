@@ -20,10 +20,9 @@
  * arrives during a re-index waits behind at most two windows of reindex
  * events, not behind the whole selection (which, with an embedder slower
  * than the publisher, is minutes: bench/reindex-bench.sh). A window that
- * makes no
- * progress for FAQ_WINDOW_STALL_S (its events dead-lettered, the indexer
- * down or far behind on other writes) does not hold the rest back: the
- * next one is queued, and the final wait below still counts every
+ * makes no progress for FAQ_WINDOW_STALL_S (its events dead-lettered, the
+ * indexer down or far behind on other writes) does not hold the rest back:
+ * the next one is queued, and the final wait below still counts every
  * document. --window 0 queues everything at once.
  *
  * Progress goes to stderr: documents queued n/N and re-embedded m/N read

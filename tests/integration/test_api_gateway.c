@@ -666,6 +666,79 @@ static void test_session_cookie_is_accepted(void)
     free(token);
 }
 
+/* Writes the private half of `key` as PEM to the state directory. */
+static void write_private_pem(EVP_PKEY *key, char *path, size_t size)
+{
+    char name[64];
+    FILE *file;
+
+    snprintf(name, sizeof(name), "gateway-dev-key-%d.pem", (int)getpid());
+    bs_test_state_path(name, path, size);
+    file = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(file);
+    CU_ASSERT_EQUAL(PEM_write_PrivateKey(file, key, NULL, NULL, 0, NULL, NULL),
+                    1);
+    fclose(file);
+}
+
+/* `bsctl token sign ...`: its exit status, its stdout in *token. */
+static int bsctl_token(const char *const args[], char **token)
+{
+    char bsctl[1024];
+    const char *argv[12] = {bsctl, "token", "sign"};
+    const char *const env[] = {"LOG_LEVEL=error", NULL};
+    char *err = NULL;
+    int status, n = 3;
+
+    bs_test_build_path("tools/bsctl/bsctl", bsctl, sizeof(bsctl));
+    for (int i = 0; args[i] && n < 11; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    status = bs_test_run_split(argv, env, token, &err);
+    free(err);
+    return status;
+}
+
+/* The development token of `bsctl token sign` (what scripts/run.sh tells a
+ * new user to use) passes the gateway's checks for its product only. */
+static void test_bsctl_token_is_accepted_by_its_product_only(void)
+{
+    char key_path[1024], *token = NULL, *out = NULL;
+    struct reply reply;
+
+    write_private_pem(bestays.key, key_path, sizeof(key_path));
+    BS_ASSERT_INT_EQ(
+        bsctl_token((const char *[]){"--key", key_path, "--sub", "user_bs_user",
+                                     "--azp", FRONTEND, NULL},
+                    &token),
+        0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(token);
+    token[strcspn(token, "\n")] = '\0';
+
+    get(&bestays, "/api/v1/users/me", token, &reply);
+    expect(&reply, 200, NULL);
+    BS_ASSERT_STR_EQ(json_string_value(json_object_get(reply.json, "id")),
+                     "user_bs_user");
+    reply_clear(&reply);
+    get(&realestate, "/api/v1/users/me", token, &reply);
+    expect(&reply, 401, "unauthenticated");
+    reply_clear(&reply);
+
+    /* No subject, or a key that is not an RSA private key: refused. */
+    BS_ASSERT_INT_EQ(
+        bsctl_token((const char *[]){"--key", key_path, NULL}, &out), 64);
+    free(out);
+    out = NULL;
+    BS_ASSERT_INT_EQ(bsctl_token((const char *[]){"--key", "/dev/null", "--sub",
+                                                  "user_x", NULL},
+                                 &out),
+                     1);
+    CU_ASSERT_TRUE(out == NULL || *out == '\0');
+    free(out);
+    free(token);
+    unlink(key_path);
+}
+
 /* ---- users ----------------------------------------------------------------
  */
 
@@ -1478,6 +1551,8 @@ static CU_TestInfo product_tests[] = {
     {"user_of_other_product_is_403", test_user_of_other_product_is_403},
     {"concurrent_callers_never_mix", test_concurrent_callers_never_mix},
     {"session_cookie_is_accepted", test_session_cookie_is_accepted},
+    {"bsctl_token_is_accepted_by_its_product_only",
+     test_bsctl_token_is_accepted_by_its_product_only},
     {"each_admin_lists_only_its_users", test_each_admin_lists_only_its_users},
     {"user_list_pages_with_cursors", test_user_list_pages_with_cursors},
     {"other_products_user_is_404", test_other_products_user_is_404},

@@ -13,6 +13,10 @@ int bsctl_migrate(struct bs_program *program, int argc, char **argv);
 /* bsctl webhook sign [--id MSG_ID] [--timestamp UNIX] [--file BODY] */
 int bsctl_webhook(struct bs_program *program, int argc, char **argv);
 
+/* bsctl token sign --key PRIVATE.pem --sub USER_ID [--ttl S] ...: a
+ * development session token for the gateway. */
+int bsctl_token(struct bs_program *program, int argc, char **argv);
+
 /* bsctl faq reindex --product P [--stale | --all | --document ID] ... */
 int bsctl_faq(struct bs_program *program, int argc, char **argv);
 

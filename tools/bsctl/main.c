@@ -1,7 +1,7 @@
 /*
  * bsctl - the operator's tool: database migrations, FAQ re-indexing, audit
  * chain verification, replay of the event log, signing test webhooks and
- * health checks.
+ * development session tokens, and health checks.
  *
  * Start-up, then one sub-command, then exit with its code.
  */
@@ -22,6 +22,10 @@ static const char usage[] =
     "  webhook sign [--id MSG_ID] [--timestamp UNIX] [--file BODY]\n"
     "                         print Svix headers (curl -H arguments) signing\n"
     "                         BODY (or stdin) with CLERK_WEBHOOK_SECRET\n"
+    "  token sign --key PRIVATE.pem --sub USER_ID [--ttl S] [--azp ORIGIN]\n"
+    "             [--iss ISSUER]\n"
+    "                         print an RS256 session token for the gateway\n"
+    "                         (development keys: run/<product>.jwt-*.pem)\n"
     "  faq reindex --product P [--stale | --all | --document ID]\n"
     "              [--window N] [--no-wait] [--timeout S]\n"
     "                         re-embed FAQ documents (default: the stale\n"
@@ -63,9 +67,9 @@ static int bsctl_config(struct bs_program *program, int argc, char **argv)
 
 static const struct bsctl_command commands[] = {
     {"migrate", bsctl_migrate}, {"webhook", bsctl_webhook},
-    {"faq", bsctl_faq},         {"audit", bsctl_audit},
-    {"replay", bsctl_replay},   {"health", bsctl_health},
-    {"config", bsctl_config},
+    {"token", bsctl_token},     {"faq", bsctl_faq},
+    {"audit", bsctl_audit},     {"replay", bsctl_replay},
+    {"health", bsctl_health},   {"config", bsctl_config},
 };
 
 int main(int argc, char **argv)

@@ -130,6 +130,9 @@ done
 first=${products%%,*}
 first_port_var="webhook_port_${first//-/_}"
 body=$root/tests/data/clerk/user_created.json
+first_gateway_var="gateway_port_${first//-/_}"
+# The Clerk user id of that webhook, for a session token of the same user.
+test_user=$(grep -o '"id":"user_[A-Za-z0-9]*"' "$body" | head -n 1 | cut -d'"' -f4)
 
 cat <<TXT
 
@@ -170,6 +173,15 @@ and read the row user-projector wrote:
 
   psql "$BS_PG_ADMIN_URL" -c 'SELECT product, id, email, role FROM users'
   kcat -b $bootstrap -C -t $first.users -e -f '%k %h\\n'
+
+then call $first's gateway as that user (a session token signed with the
+development key; the other product's gateway refuses it) and search its FAQs:
+
+  token=\$(LOG_LEVEL=error $build_dir/tools/bsctl/bsctl token sign \\
+    --key $run_dir/$first.jwt-private.pem --sub $test_user)
+  curl -sS -H "Authorization: Bearer \$token" http://127.0.0.1:${!first_gateway_var}/api/v1/users/me
+  curl -sS 'http://127.0.0.1:${!first_gateway_var}/api/v1/faqs/search?q=pets&k=3'
+
   logs           $run_dir/*.log
 
 TXT

@@ -1,7 +1,7 @@
 /*
- * test_faq_reindex.c - `bsctl faq reindex` against the real faq-indexer:
- * what --stale selects, the progress line, windows, --no-wait and
- * --timeout.
+ * test_faq_reindex.c - `bsctl faq reindex` and `bsctl faq import` against
+ * the real faq-indexer: what --stale selects, the progress line, windows,
+ * --no-wait and --timeout; what import publishes, skips and refuses.
  *
  * One bestays faq-indexer (a consumer group of its own) on the fixtures'
  * PostgreSQL and broker. The test publishes documents as the gateway does,
@@ -428,6 +428,211 @@ static void test_usage_errors_exit_64(void)
     free(err);
 }
 
+/* ---- bsctl faq import ---------------------------------------------------- */
+
+/* Runs bsctl faq <args...> (the reindex helper's environment). */
+static int faq_command(const char *const args[], char **out, char **err)
+{
+    char binary[512], conninfo[512], v_db[600], v_kafka[600];
+    const char *argv[16] = {binary, "faq"};
+    const char *env[] = {v_db, v_kafka, "EMBEDDINGS_DIM=256", "LOG_LEVEL=warn",
+                         NULL};
+    size_t n = 2;
+
+    bs_test_build_path("tools/bsctl/bsctl", binary, sizeof(binary));
+    bs_pg_conninfo(&pg, db, NULL, conninfo, sizeof(conninfo));
+    snprintf(v_db, sizeof(v_db), "DATABASE_URL=%s", conninfo);
+    snprintf(v_kafka, sizeof(v_kafka), "KAFKA_BOOTSTRAP_SERVERS=%s", bootstrap);
+    for (size_t i = 0; args[i] && n < 15; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    return bs_test_run_split(argv, env, out, err);
+}
+
+/* Writes `text` to a file of the state directory named `name`. */
+static const char *write_state_file(const char *name, const char *text,
+                                    char *path, size_t size)
+{
+    FILE *file;
+
+    bs_test_state_path(name, path, size);
+    file = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(file);
+    fputs(text, file);
+    fclose(file);
+    return path;
+}
+
+/* `bsctl faq import --product bestays --file <path>`. */
+static int import_file(const char *path, char **out, char **err)
+{
+    return faq_command((const char *[]){"import", "--product", "bestays",
+                                        "--file", path, NULL},
+                       out, err);
+}
+
+/* Bestays rows whose title starts with `tag`, with `where` added. */
+static long long titled(const char *tag, const char *where)
+{
+    char sql[512];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM faq_documents WHERE product = 'bestays'"
+             " AND starts_with(title, $1) AND %s",
+             where);
+    return count_for(sql, tag);
+}
+
+/* The import file of the cases below: three bestays documents (a UUID id,
+ * a name id with a category, no id), two realestate ones. `answer` is the
+ * first document's content. Titles start with `tag`. */
+static void import_document_set(const char *tag, const char *uuid,
+                                const char *answer, char *path, size_t size)
+{
+    char text[4096], name[96];
+
+    snprintf(text, sizeof(text),
+             "{\"about\": \"test\", \"documents\": ["
+             "{\"id\": \"%s\", \"product\": \"bestays\", \"title\": \"%s one\","
+             " \"content\": \"%s\", \"queries\": [\"ignored\"]},"
+             "{\"id\": \"%s-two\", \"title\": \"%s two\", \"category\":"
+             " \"stays\", \"content\": \"Keys are in the lockbox.\"},"
+             "{\"title\": \"%s three\", \"content\": \"Towels are provided.\"},"
+             "{\"product\": \"realestate\", \"title\": \"%s four\","
+             " \"content\": \"A survey costs money.\"},"
+             "{\"product\": \"realestate\", \"title\": \"%s five\","
+             " \"content\": \"Deposits are two months.\"}]}",
+             uuid, tag, answer, tag, tag, tag, tag, tag);
+    snprintf(name, sizeof(name), "%s.json", tag);
+    write_state_file(name, text, path, size);
+}
+
+/* Import publishes its own product's documents, which are indexed; the
+ * other product's are skipped, never published as bestays'. Importing
+ * again sends nothing; an edit sends the next version. */
+static void test_import_publishes_own_documents_and_skips_others(void)
+{
+    char tag[64], uuid[37], path[1024], *out = NULL, *err = NULL;
+
+    snprintf(tag, sizeof(tag), "Import %d-%ld", (int)getpid(),
+             (long)time(NULL));
+    new_doc_id(uuid, 900);
+    import_document_set(tag, uuid, "Check-in is at three.", path, sizeof(path));
+
+    BS_ASSERT_INT_EQ(import_file(path, &out, &err), 0);
+    CU_ASSERT_PTR_NOT_NULL(out ? strstr(out, "3 published (3 new)") : NULL);
+    CU_ASSERT_PTR_NOT_NULL(out ? strstr(out, "2 of another product skipped")
+                               : NULL);
+    CU_ASSERT_PTR_NOT_NULL(err ? strstr(err, "indexed 3/3") : NULL);
+    free(out);
+    free(err);
+    /* Indexed when it returns: published, embedded, the UUID kept, the
+     * category resolved; nothing of the realestate documents. */
+    BS_ASSERT_INT_EQ(titled(tag, "embedded_at IS NOT NULL AND status ="
+                                 " 'published' AND version = 1"),
+                     3);
+    BS_ASSERT_INT_EQ(count_for("SELECT count(*) FROM faq_documents"
+                               " WHERE id = $1::uuid",
+                               uuid),
+                     1);
+    BS_ASSERT_INT_EQ(titled(tag,
+                            "category_id = (SELECT id FROM faq_categories WHERE"
+                            " product = 'bestays' AND slug = 'stays')"),
+                     1);
+    BS_ASSERT_INT_EQ(count_for("SELECT count(*) FROM faq_documents WHERE"
+                               " title LIKE '%' || $1 || ' f%'",
+                               tag),
+                     0);
+
+    /* Again: nothing to send. */
+    out = err = NULL;
+    BS_ASSERT_INT_EQ(import_file(path, &out, &err), 0);
+    CU_ASSERT_PTR_NOT_NULL(out ? strstr(out, "0 published") : NULL);
+    CU_ASSERT_PTR_NOT_NULL(out ? strstr(out, "3 unchanged") : NULL);
+    free(out);
+    free(err);
+
+    /* One answer edited: that document only, as version 2. */
+    import_document_set(tag, uuid, "Check-in is at four now.", path,
+                        sizeof(path));
+    out = err = NULL;
+    BS_ASSERT_INT_EQ(import_file(path, &out, &err), 0);
+    CU_ASSERT_PTR_NOT_NULL(out ? strstr(out, "1 published (0 new)") : NULL);
+    free(out);
+    free(err);
+    BS_ASSERT_INT_EQ(count_for("SELECT count(*) FROM faq_documents WHERE"
+                               " id = $1::uuid AND version = 2 AND content"
+                               " = 'Check-in is at four now.'",
+                               uuid),
+                     1);
+    BS_ASSERT_INT_EQ(titled(tag, "version = 1"), 2);
+    unlink(path);
+}
+
+/* A file with one bad document publishes nothing and names it; an unknown
+ * category is named before anything is sent. */
+static void test_import_refuses_bad_file_whole(void)
+{
+    char tag[64], text[1024], path[1024], marker[1024], name[96];
+    char *out = NULL, *err = NULL;
+
+    snprintf(tag, sizeof(tag), "Refused %d-%ld", (int)getpid(),
+             (long)time(NULL));
+    snprintf(text, sizeof(text),
+             "[{\"title\": \"%s ok\", \"content\": \"Fine.\"},"
+             " {\"title\": \"%s bad\", \"content\": \"\"}]",
+             tag, tag);
+    snprintf(name, sizeof(name), "%s-bad.json", tag);
+    write_state_file(name, text, path, sizeof(path));
+    BS_ASSERT_INT_EQ(import_file(path, &out, &err), 1);
+    CU_ASSERT_PTR_NOT_NULL(err ? strstr(err, "document 2") : NULL);
+    CU_ASSERT_PTR_NOT_NULL(err ? strstr(err, "content") : NULL);
+    free(out);
+    free(err);
+    unlink(path);
+
+    snprintf(text, sizeof(text),
+             "[{\"title\": \"%s cat\", \"content\": \"Fine.\","
+             " \"category\": \"no-such-slug\"}]",
+             tag);
+    snprintf(name, sizeof(name), "%s-cat.json", tag);
+    write_state_file(name, text, path, sizeof(path));
+    out = err = NULL;
+    BS_ASSERT_INT_EQ(import_file(path, &out, &err), 1);
+    CU_ASSERT_PTR_NOT_NULL(err ? strstr(err, "no-such-slug") : NULL);
+    free(out);
+    free(err);
+    unlink(path);
+
+    /* Not JSON, and a usage error. */
+    snprintf(name, sizeof(name), "%s-text.json", tag);
+    write_state_file(name, "not json", path, sizeof(path));
+    out = err = NULL;
+    BS_ASSERT_INT_EQ(import_file(path, &out, &err), 1);
+    free(out);
+    free(err);
+    unlink(path);
+    out = err = NULL;
+    BS_ASSERT_INT_EQ(
+        faq_command((const char *[]){"import", "--product", "bestays", NULL},
+                    &out, &err),
+        64);
+    free(out);
+    free(err);
+
+    /* A later good import is indexed; by then nothing refused is there. */
+    snprintf(text, sizeof(text),
+             "[{\"title\": \"%s marker\", \"content\": \"Fine.\"}]", tag);
+    snprintf(name, sizeof(name), "%s-marker.json", tag);
+    write_state_file(name, text, marker, sizeof(marker));
+    out = err = NULL;
+    BS_ASSERT_INT_EQ(import_file(marker, &out, &err), 0);
+    free(out);
+    free(err);
+    unlink(marker);
+    BS_ASSERT_INT_EQ(titled(tag, "true"), 1);
+}
+
 static CU_TestInfo reindex_tests[] = {
     {"stale_picks_other_model_older_chunker_and_never_embedded",
      test_stale_picks_other_model_older_chunker_and_never_embedded},
@@ -438,6 +643,9 @@ static CU_TestInfo reindex_tests[] = {
     {"no_wait_returns_once_queued_and_timeout_fails",
      test_no_wait_returns_once_queued_and_timeout_fails},
     {"usage_errors_exit_64", test_usage_errors_exit_64},
+    {"import_publishes_own_documents_and_skips_others",
+     test_import_publishes_own_documents_and_skips_others},
+    {"import_refuses_bad_file_whole", test_import_refuses_bad_file_whole},
     CU_TEST_INFO_NULL,
 };
 

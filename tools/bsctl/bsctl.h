@@ -20,6 +20,9 @@ int bsctl_token(struct bs_program *program, int argc, char **argv);
 /* bsctl faq reindex --product P [--stale | --all | --document ID] ... */
 int bsctl_faq(struct bs_program *program, int argc, char **argv);
 
+/* bsctl faq import --product P --file FAQS.json ... (called by bsctl_faq) */
+int bsctl_faq_import(struct bs_program *program, int argc, char **argv);
+
 /* bsctl audit verify --product P */
 int bsctl_audit(struct bs_program *program, int argc, char **argv);
 

@@ -38,6 +38,7 @@
  * Exit codes: 0 done, 1 failed or timed out, 64 usage error.
  */
 #include "bsctl.h"
+#include "ids.h"
 
 #include "bs/chunker.h"
 #include "bs/db.h"
@@ -47,10 +48,8 @@
 #include "bs/log.h"
 #include "bs/publisher.h"
 
-#include <ctype.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <openssl/rand.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +63,6 @@ enum { FAQ_EXIT_OK = 0, FAQ_EXIT_FAILED = 1, FAQ_EXIT_USAGE = 64 };
 #define FAQ_WINDOW_DEFAULT  1000
 #define FAQ_WINDOW_STALL_S  30
 #define FAQ_BAR_WIDTH       30
-#define FAQ_UUID_LEN        36
 
 enum faq_selection { SELECT_STALE, SELECT_ALL, SELECT_DOCUMENT };
 
@@ -105,7 +103,7 @@ static const char *parse_args(int argc, char **argv, struct reindex_args *a)
     memset(a, 0, sizeof(*a));
     a->window = FAQ_WINDOW_DEFAULT;
     if (argc < 1 || strcmp(argv[0], "reindex") != 0)
-        return "missing or unknown sub-command (reindex)";
+        return "missing or unknown sub-command (reindex or import)";
     for (int i = 1; i < argc; i++) {
         bool has_value = i + 1 < argc;
 
@@ -141,52 +139,6 @@ static const char *parse_args(int argc, char **argv, struct reindex_args *a)
     if (selections > 1)
         return "choose one of --stale, --all, --document ID";
     return NULL;
-}
-
-static bool uuid_valid(const char *id)
-{
-    if (strlen(id) != FAQ_UUID_LEN)
-        return false;
-    for (int i = 0; i < FAQ_UUID_LEN; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-        if (dash ? id[i] != '-' : !isxdigit((unsigned char)id[i]))
-            return false;
-    }
-    return true;
-}
-
-/* A random (version 4) UUID for an event id. */
-static int uuid_v4(char out[FAQ_UUID_LEN + 1])
-{
-    unsigned char b[16];
-
-    if (RAND_bytes(b, sizeof(b)) != 1)
-        return BS_EIO;
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, FAQ_UUID_LEN + 1,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-             "%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
-             b[11], b[12], b[13], b[14], b[15]);
-    return BS_OK;
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static double monotonic_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* "\r[#####.....] queued q/N re-embedded d/N" on stderr (the bar is the
@@ -230,7 +182,7 @@ static int open_db(struct reindex *r, const char *url)
 /* Rows [from, to) of r->ids as a uuid[] literal (caller frees), or NULL. */
 static char *ids_literal(const struct reindex *r, long from, long to)
 {
-    size_t size = 3 + (size_t)(to - from) * (FAQ_UUID_LEN + 1);
+    size_t size = 3 + (size_t)(to - from) * (BSCTL_UUID_LEN + 1);
     char *literal = malloc(size), *pos = literal;
 
     if (!literal)
@@ -240,8 +192,8 @@ static char *ids_literal(const struct reindex *r, long from, long to)
     for (long i = from; i < to; i++) {
         if (i > from)
             *pos++ = ',';
-        memcpy(pos, PQgetvalue(r->ids, (int)i, 0), FAQ_UUID_LEN);
-        pos += FAQ_UUID_LEN;
+        memcpy(pos, PQgetvalue(r->ids, (int)i, 0), BSCTL_UUID_LEN);
+        pos += BSCTL_UUID_LEN;
     }
     *pos++ = '}';
     *pos = '\0';
@@ -304,15 +256,15 @@ struct publish_work {
 static int publish_one(struct publish_work *w, const char *id, char *errstr,
                        size_t errstr_size)
 {
-    char event_id[FAQ_UUID_LEN + 1];
+    char event_id[BSCTL_UUID_LEN + 1];
     struct bs_faq_event event = {0};
     unsigned char *value = NULL;
     size_t len = 0;
-    int status = uuid_v4(event_id);
+    int status = bsctl_uuid_random(event_id);
 
     event.meta.event_id = event_id;
     event.meta.product = w->r->product;
-    event.meta.occurred_at = now_ms();
+    event.meta.occurred_at = bsctl_now_ms();
     event.meta.source = "bsctl";
     event.action = BS_FAQ_REINDEX;
     event.document_id = (char *)id;
@@ -403,7 +355,7 @@ static int count_done(struct reindex *r, const char *literal, long *done)
 
 static bool timed_out(const struct reindex *r)
 {
-    return r->deadline > 0 && monotonic_s() >= r->deadline;
+    return r->deadline > 0 && bsctl_monotonic_s() >= r->deadline;
 }
 
 static int fail_timed_out(struct reindex *r, long done)
@@ -422,7 +374,7 @@ static int wait_window(struct reindex *r, long from, long to)
     struct timespec pause = {0, FAQ_POLL_MS * 1000000L};
     char *literal = ids_literal(r, from, to);
     long total = PQntuples(r->ids), done = 0, seen = -1;
-    double stalled_since = monotonic_s();
+    double stalled_since = bsctl_monotonic_s();
     int status = literal ? BS_OK : BS_ENOMEM;
 
     while (status == BS_OK) {
@@ -431,9 +383,9 @@ static int wait_window(struct reindex *r, long from, long to)
             break;
         if (done != seen) {
             progress(r->queued, r->done + done, total, false);
-            stalled_since = monotonic_s();
+            stalled_since = bsctl_monotonic_s();
             seen = done;
-        } else if (monotonic_s() - stalled_since >= FAQ_WINDOW_STALL_S)
+        } else if (bsctl_monotonic_s() - stalled_since >= FAQ_WINDOW_STALL_S)
             break;
         if (timed_out(r))
             status = fail_timed_out(r, r->done + done);
@@ -544,7 +496,7 @@ static int reindex_run(struct reindex *r, struct bs_program *program)
             PQntuples(r->ids), r->product, r->model,
             r->args.window > 0 ? r->args.window : (long)PQntuples(r->ids));
     if (r->args.timeout_s > 0)
-        r->deadline = monotonic_s() + (double)r->args.timeout_s;
+        r->deadline = bsctl_monotonic_s() + (double)r->args.timeout_s;
     status = publish_all(r, bootstrap);
     if (status == BS_OK && !r->args.no_wait)
         status = wait_done(r);
@@ -562,13 +514,15 @@ int bsctl_faq(struct bs_program *program, int argc, char **argv)
     bool defaulted;
     int status;
 
+    if (argc >= 1 && strcmp(argv[0], "import") == 0)
+        return bsctl_faq_import(program, argc, argv);
     if (problem)
         return usage_error(problem);
     if (!url || !*url)
         return usage_error("DATABASE_URL is not set");
     if (!bootstrap || !*bootstrap)
         return usage_error("KAFKA_BOOTSTRAP_SERVERS is not set");
-    if (r.args.document && !uuid_valid(r.args.document))
+    if (r.args.document && !bsctl_uuid_valid(r.args.document))
         return usage_error("--document needs a document id (a UUID)");
     if (bs_product_resolve(
             r.args.product, bs_config_get(program->config, "ALLOWED_PRODUCTS"),

@@ -127,6 +127,20 @@ for pid in "${pids[@]}"; do
     }
 done
 
+# Sample FAQs for each product (the retrieval set under tests/data: its
+# documents name their product, so each product gets only its own), through
+# the log like any write: faq-indexer embeds them, audit-writer records them.
+faq_set=$root/tests/data/faq/retrieval.json
+for product in ${products//,/ }; do
+    DATABASE_URL=$BS_PG_ADMIN_URL KAFKA_BOOTSTRAP_SERVERS=$bootstrap \
+        ALLOWED_PRODUCTS=$products LOG_LEVEL=error \
+        "$build_dir/tools/bsctl/bsctl" faq import --product "$product" \
+        --file "$faq_set" 2>>"$run_dir/faq-import.log" || {
+        echo "run: loading sample FAQs into $product failed; see $run_dir/faq-import.log" >&2
+        exit 1
+    }
+done
+
 first=${products%%,*}
 first_port_var="webhook_port_${first//-/_}"
 body=$root/tests/data/clerk/user_created.json
@@ -180,7 +194,10 @@ development key; the other product's gateway refuses it) and search its FAQs:
   token=\$(LOG_LEVEL=error $build_dir/tools/bsctl/bsctl token sign \\
     --key $run_dir/$first.jwt-private.pem --sub $test_user)
   curl -sS -H "Authorization: Bearer \$token" http://127.0.0.1:${!first_gateway_var}/api/v1/users/me
-  curl -sS 'http://127.0.0.1:${!first_gateway_var}/api/v1/faqs/search?q=pets&k=3'
+  curl -sS 'http://127.0.0.1:${!first_gateway_var}/api/v1/faqs/search?q=are+pets+allowed&k=2'
+
+(each product was loaded with its own sample FAQs; the same search on
+another product's gateway, port 8012 and up, finds only that product's)
 
   logs           $run_dir/*.log
 

@@ -221,15 +221,16 @@ static int read_documents(struct import *im)
             bs_fail(im->errstr, sizeof(im->errstr), BS_ENOMEM, "out of memory");
     json_array_foreach(list, index, doc)
     {
-        const char *product =
-            json_string_value(json_object_get(doc, "product"));
+        json_t *named = json_object_get(doc, "product");
+        const char *product = json_string_value(named);
 
         if (status != BS_OK)
             break;
-        if (!json_is_object(doc)) {
+        if (!json_is_object(doc) || (named && !product)) {
             status = bs_fail(im->errstr, sizeof(im->errstr), BS_EINVAL,
-                             "document %zu of %s is not an object", index + 1,
-                             im->args.file);
+                             "document %zu of %s: %s", index + 1, im->args.file,
+                             product || !named ? "not an object"
+                                               : "\"product\" is not a string");
         } else if (product && strcmp(product, im->product) != 0) {
             im->foreign++;
         } else {

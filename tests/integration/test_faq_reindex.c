@@ -168,24 +168,36 @@ static char *embedded_at(const char *id)
     return value;
 }
 
-/* Runs bsctl faq reindex for bestays with `extra` arguments; stdout and
+/* Runs bsctl faq <args...> on the test's database and broker; stdout and
  * stderr apart. */
-static int reindex(const char *const extra[], char **out, char **err)
+static int faq_command(const char *const args[], char **out, char **err)
 {
     char binary[512], conninfo[512], v_db[600], v_kafka[600];
-    const char *argv[16] = {binary, "faq", "reindex", "--product", "bestays"};
+    const char *argv[16] = {binary, "faq"};
     const char *env[] = {v_db, v_kafka, "EMBEDDINGS_DIM=256", "LOG_LEVEL=warn",
                          NULL};
-    size_t n = 5;
+    size_t n = 2;
 
     bs_test_build_path("tools/bsctl/bsctl", binary, sizeof(binary));
     bs_pg_conninfo(&pg, db, NULL, conninfo, sizeof(conninfo));
     snprintf(v_db, sizeof(v_db), "DATABASE_URL=%s", conninfo);
     snprintf(v_kafka, sizeof(v_kafka), "KAFKA_BOOTSTRAP_SERVERS=%s", bootstrap);
-    for (size_t i = 0; extra[i] && n < 15; i++)
-        argv[n++] = extra[i];
+    for (size_t i = 0; args[i] && n < 15; i++)
+        argv[n++] = args[i];
     argv[n] = NULL;
     return bs_test_run_split(argv, env, out, err);
+}
+
+/* `bsctl faq reindex --product bestays` with `extra` arguments. */
+static int reindex(const char *const extra[], char **out, char **err)
+{
+    const char *args[16] = {"reindex", "--product", "bestays"};
+    size_t n = 3;
+
+    for (size_t i = 0; extra[i] && n < 15; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    return faq_command(args, out, err);
 }
 
 /* Makes documents [0, 3) stale in each of the three ways, one each:
@@ -429,25 +441,6 @@ static void test_usage_errors_exit_64(void)
 }
 
 /* ---- bsctl faq import ---------------------------------------------------- */
-
-/* Runs bsctl faq <args...> (the reindex helper's environment). */
-static int faq_command(const char *const args[], char **out, char **err)
-{
-    char binary[512], conninfo[512], v_db[600], v_kafka[600];
-    const char *argv[16] = {binary, "faq"};
-    const char *env[] = {v_db, v_kafka, "EMBEDDINGS_DIM=256", "LOG_LEVEL=warn",
-                         NULL};
-    size_t n = 2;
-
-    bs_test_build_path("tools/bsctl/bsctl", binary, sizeof(binary));
-    bs_pg_conninfo(&pg, db, NULL, conninfo, sizeof(conninfo));
-    snprintf(v_db, sizeof(v_db), "DATABASE_URL=%s", conninfo);
-    snprintf(v_kafka, sizeof(v_kafka), "KAFKA_BOOTSTRAP_SERVERS=%s", bootstrap);
-    for (size_t i = 0; args[i] && n < 15; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    return bs_test_run_split(argv, env, out, err);
-}
 
 /* Writes `text` to a file of the state directory named `name`. */
 static const char *write_state_file(const char *name, const char *text,

@@ -20,6 +20,14 @@ int bsctl_token(struct bs_program *program, int argc, char **argv);
 /* bsctl faq reindex --product P [--stale | --all | --document ID] ... */
 int bsctl_faq(struct bs_program *program, int argc, char **argv);
 
+/* What both faq sub-commands need before they start: DATABASE_URL and
+ * KAFKA_BOOTSTRAP_SERVERS set, and `product` allowed (copied to `resolved`).
+ * NULL when so, else the problem (possibly in errstr) for a usage error. */
+const char *bsctl_faq_environment(const struct bs_program *program,
+                                  const char *product,
+                                  char resolved[BS_PRODUCT_MAX + 1],
+                                  char *errstr, size_t errstr_size);
+
 /* bsctl faq import --product P --file FAQS.json ... (called by bsctl_faq) */
 int bsctl_faq_import(struct bs_program *program, int argc, char **argv);
 

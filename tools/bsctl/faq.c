@@ -503,31 +503,44 @@ static int reindex_run(struct reindex *r, struct bs_program *program)
     return status;
 }
 
-int bsctl_faq(struct bs_program *program, int argc, char **argv)
+const char *bsctl_faq_environment(const struct bs_program *program,
+                                  const char *product,
+                                  char resolved[BS_PRODUCT_MAX + 1],
+                                  char *errstr, size_t errstr_size)
 {
-    struct reindex r = {0};
-    const char *problem = parse_args(argc, argv, &r.args);
     const char *url = bs_config_get(program->config, "DATABASE_URL");
     const char *bootstrap =
         bs_config_get(program->config, "KAFKA_BOOTSTRAP_SERVERS");
-    char quoted[600];
     bool defaulted;
+
+    if (!url || !*url)
+        return "DATABASE_URL is not set";
+    if (!bootstrap || !*bootstrap)
+        return "KAFKA_BOOTSTRAP_SERVERS is not set";
+    if (bs_product_resolve(product,
+                           bs_config_get(program->config, "ALLOWED_PRODUCTS"),
+                           resolved, &defaulted, errstr, errstr_size) != BS_OK)
+        return errstr;
+    return NULL;
+}
+
+int bsctl_faq(struct bs_program *program, int argc, char **argv)
+{
+    struct reindex r = {0};
+    const char *problem;
+    char quoted[600];
     int status;
 
     if (argc >= 1 && strcmp(argv[0], "import") == 0)
         return bsctl_faq_import(program, argc, argv);
+    problem = parse_args(argc, argv, &r.args);
+    if (!problem && r.args.document && !bsctl_uuid_valid(r.args.document))
+        problem = "--document needs a document id (a UUID)";
+    if (!problem)
+        problem = bsctl_faq_environment(program, r.args.product, r.product,
+                                        r.errstr, sizeof(r.errstr));
     if (problem)
         return usage_error(problem);
-    if (!url || !*url)
-        return usage_error("DATABASE_URL is not set");
-    if (!bootstrap || !*bootstrap)
-        return usage_error("KAFKA_BOOTSTRAP_SERVERS is not set");
-    if (r.args.document && !bsctl_uuid_valid(r.args.document))
-        return usage_error("--document needs a document id (a UUID)");
-    if (bs_product_resolve(
-            r.args.product, bs_config_get(program->config, "ALLOWED_PRODUCTS"),
-            r.product, &defaulted, r.errstr, sizeof(r.errstr)) != BS_OK)
-        return usage_error(r.errstr);
 
     status = reindex_run(&r, program);
     if (status != BS_OK)

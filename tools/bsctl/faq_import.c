@@ -508,23 +508,14 @@ int bsctl_faq_import(struct bs_program *program, int argc, char **argv)
 {
     struct import im = {0};
     const char *problem = parse_args(argc, argv, &im.args);
-    const char *url = bs_config_get(program->config, "DATABASE_URL");
-    const char *bootstrap =
-        bs_config_get(program->config, "KAFKA_BOOTSTRAP_SERVERS");
     char quoted[600];
-    bool defaulted;
     int status;
 
+    if (!problem)
+        problem = bsctl_faq_environment(program, im.args.product, im.product,
+                                        im.errstr, sizeof(im.errstr));
     if (problem)
         return usage_error(problem);
-    if (!url || !*url)
-        return usage_error("DATABASE_URL is not set");
-    if (!bootstrap || !*bootstrap)
-        return usage_error("KAFKA_BOOTSTRAP_SERVERS is not set");
-    if (bs_product_resolve(
-            im.args.product, bs_config_get(program->config, "ALLOWED_PRODUCTS"),
-            im.product, &defaulted, im.errstr, sizeof(im.errstr)) != BS_OK)
-        return usage_error(im.errstr);
 
     status = import_run(&im, program->config);
     if (status == BS_OK)
